@@ -1,0 +1,126 @@
+"""Detector architectures, chosen by name from a registry (the timm way).
+
+Every architecture is a timm backbone built with ``pretrained=False`` (weights
+only ever come from checkpoint files) and a binary head: one logit whose
+sigmoid is the probability that the face is fake.
+
+    efficientnet_b4       EfficientNet-B4 at 380 px, the design's full-size detector
+    efficientnet_b4_vit   B4 feature map as tokens into a small transformer encoder
+                          with a class token ("ViT head")
+    lite0                 tf_efficientnet_lite0 at 224 px, light enough for CPUs
+    efficientnet_b0       EfficientNet-B0 at 224 px, the other light option
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import timm
+import torch
+from torch import nn
+
+from .config import ModelConfig
+
+_REGISTRY: dict[str, Callable[..., "DeepfakeDetector"]] = {}
+_DEFAULT_INPUT: dict[str, int] = {}
+
+
+def register_architecture(name: str, input_size: int):
+    """Decorator: store an entry function under ``name`` with its input size."""
+
+    def wrap(fn: Callable[..., "DeepfakeDetector"]):
+        if name in _REGISTRY:
+            raise ValueError(f"architecture {name!r} registered twice")
+        _REGISTRY[name] = fn
+        _DEFAULT_INPUT[name] = input_size
+        return fn
+
+    return wrap
+
+
+def list_architectures() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def default_config(name: str) -> ModelConfig:
+    """A ModelConfig with the architecture's native input size."""
+    _check_name(name)
+    return ModelConfig(architecture=name, input_size=_DEFAULT_INPUT[name])
+
+
+def create_model(name: str, **kwargs) -> "DeepfakeDetector":
+    """Build a registered architecture with random weights."""
+    _check_name(name)
+    return _REGISTRY[name](**kwargs)
+
+
+def _check_name(name: str) -> None:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown architecture {name!r}; known: {', '.join(list_architectures())}")
+
+
+class DeepfakeDetector(nn.Module):
+    """A timm backbone plus a one-logit head. ``forward`` returns logits (N,)."""
+
+    def __init__(self, backbone: str, drop_rate: float = 0.2, **timm_kwargs) -> None:
+        super().__init__()
+        self.backbone = timm.create_model(
+            backbone, pretrained=False, num_classes=0, drop_rate=drop_rate, **timm_kwargs
+        )
+        self.head = nn.Linear(self.backbone.num_features, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x)).squeeze(1)
+
+
+class ViTHeadDetector(nn.Module):
+    """EfficientNet feature map -> tokens -> transformer encoder -> class token logit."""
+
+    def __init__(
+        self,
+        backbone: str = "efficientnet_b4",
+        dim: int = 256,
+        depth: int = 2,
+        heads: int = 8,
+        max_tokens: int = 256,
+    ) -> None:
+        super().__init__()
+        self.backbone = timm.create_model(backbone, pretrained=False, features_only=True, out_indices=(-1,))
+        channels = self.backbone.feature_info.channels()[-1]
+        self.project = nn.Conv2d(channels, dim, kernel_size=1)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, max_tokens + 1, dim))
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        layer = nn.TransformerEncoderLayer(dim, heads, dim * 4, dropout=0.1, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = self.project(self.backbone(x)[-1])  # (N, dim, H, W)
+        tokens = feats.flatten(2).transpose(1, 2)  # (N, H*W, dim)
+        if tokens.shape[1] + 1 > self.pos_embed.shape[1]:
+            raise ValueError(f"input gives {tokens.shape[1]} tokens, more than the head's {self.pos_embed.shape[1] - 1}")
+        cls = self.cls_token.expand(tokens.shape[0], -1, -1)
+        tokens = torch.cat([cls, tokens], dim=1) + self.pos_embed[:, : tokens.shape[1] + 1]
+        return self.head(self.norm(self.encoder(tokens)[:, 0])).squeeze(1)
+
+
+@register_architecture("efficientnet_b4", input_size=380)
+def efficientnet_b4(**kwargs) -> DeepfakeDetector:
+    return DeepfakeDetector("efficientnet_b4", **kwargs)
+
+
+@register_architecture("efficientnet_b4_vit", input_size=380)
+def efficientnet_b4_vit(**kwargs) -> ViTHeadDetector:
+    return ViTHeadDetector("efficientnet_b4", **kwargs)
+
+
+@register_architecture("lite0", input_size=224)
+def lite0(**kwargs) -> DeepfakeDetector:
+    return DeepfakeDetector("tf_efficientnet_lite0", **kwargs)
+
+
+@register_architecture("efficientnet_b0", input_size=224)
+def efficientnet_b0(**kwargs) -> DeepfakeDetector:
+    return DeepfakeDetector("efficientnet_b0", **kwargs)
