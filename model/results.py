@@ -2,19 +2,24 @@
 
 An image is a video of one frame. Boxes are [x1, y1, x2, y2] in pixels of the
 original file; times are seconds. See ../shared/DESIGN.md for the contract.
+These dataclasses are also the API's response schema (FastAPI reads them
+directly), so the shape is written once.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 Status = Literal["ok", "no_face", "error"]
+MediaKind = Literal["image", "video"]
 
 
 @dataclass
 class FaceResult:
+    """One face: box and 5 landmarks in original pixels, detector and fake probability."""
+
     box: list[float]
     detection: float
     landmarks: list[list[float]]
@@ -30,26 +35,21 @@ class FaceResult:
 
 @dataclass
 class FrameResult:
+    """A sampled frame; ``score`` is its highest face score (None without faces)."""
+
     index: int
     time: float
     faces: list[FaceResult] = field(default_factory=list)
+    score: Optional[float] = field(init=False, default=None)
 
-    @property
-    def score(self) -> float | None:
-        """The highest face score in the frame (None without faces)."""
-        return max((f.score for f in self.faces), default=None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "time": self.time,
-            "score": self.score,
-            "faces": [dataclasses.asdict(f) for f in self.faces],
-        }
+    def __post_init__(self) -> None:
+        self.score = max((f.score for f in self.faces), default=None)
 
 
 @dataclass
 class TrackResult:
+    """One person across frames: aggregated score, face count, first and last time."""
+
     id: int
     score: float
     frames: int
@@ -65,17 +65,26 @@ class ModelRef:
 
 
 @dataclass
+class ErrorInfo:
+    type: str
+    detail: str
+
+
+@dataclass
 class MediaResult:
+    """The record for one file. ``score``/``label`` are set only when status is ok."""
+
     path: str
-    media: Literal["image", "video"]
+    media: MediaKind
     status: Status
-    model: ModelRef | None = None
-    threshold: float | None = None
-    aggregation: str | None = None
-    score: float | None = None
+    error: Optional[ErrorInfo] = None
+    score: Optional[float] = None
+    label: Optional[Literal["fake", "real"]] = field(init=False, default=None)
+    threshold: Optional[float] = None
+    aggregation: Optional[str] = None
+    model: Optional[ModelRef] = None
     frames: list[FrameResult] = field(default_factory=list)
     tracks: list[TrackResult] = field(default_factory=list)
-    error: dict[str, str] | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -85,33 +94,18 @@ class MediaResult:
             raise ValueError(f"a {self.status} result must not carry a score")
         if self.status == "error" and not self.error:
             raise ValueError("an error result needs an error")
+        if self.score is not None and self.threshold is not None:
+            self.label = "fake" if self.score >= self.threshold else "real"
 
     @property
-    def label(self) -> str | None:
-        if self.score is None or self.threshold is None:
-            return None
-        return "fake" if self.score >= self.threshold else "real"
-
-    @property
-    def faces(self) -> int:
+    def face_count(self) -> int:
         return sum(len(f.faces) for f in self.frames)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "media": self.media,
-            "status": self.status,
-            "error": self.error,
-            "score": self.score,
-            "label": self.label,
-            "threshold": self.threshold,
-            "aggregation": self.aggregation,
-            "model": dataclasses.asdict(self.model) if self.model else None,
-            "frames": [f.to_dict() for f in self.frames],
-            "tracks": [dataclasses.asdict(t) for t in self.tracks],
-            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
-        }
+        data = dataclasses.asdict(self)
+        data["timings_ms"] = {k: round(v, 1) for k, v in self.timings_ms.items()}
+        return data
 
     @classmethod
-    def failed(cls, path: str, media: Literal["image", "video"], kind: str, detail: str, **kw: Any) -> "MediaResult":
-        return cls(path=path, media=media, status="error", error={"type": kind, "detail": detail}, **kw)
+    def failed(cls, path: str, media: MediaKind, kind: str, detail: str, **kw: Any) -> "MediaResult":
+        return cls(path=path, media=media, status="error", error=ErrorInfo(kind, detail), **kw)

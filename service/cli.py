@@ -1,0 +1,182 @@
+"""The ``unmask`` command line: serve, score, export, train, eval.
+
+Examples:
+    unmask serve                                  # http://127.0.0.1:8000, default model
+    unmask score photo.jpg clip.mp4 folder/       # one JSON line per file
+    unmask score folder/ --format table
+    unmask export --out lite0.onnx                # ONNX file, parity checked
+    unmask train --help / unmask eval --help
+
+Exit codes: 0 all files scored (ok or no_face), 1 some file failed,
+2 bad usage (missing path, unknown model, bad option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Iterable, Iterator
+
+log = logging.getLogger("unmask")
+
+MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".mp4", ".mov", ".webm", ".mkv", ".avi"}
+
+
+class UsageError(Exception):
+    """A mistake in the command line: printed as one line, exit code 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # timm must never reach for the hub
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from unmask.model.checkpoint import CheckpointError
+
+    try:
+        return int(args.func(args) or 0)
+    except (UsageError, CheckpointError, FileNotFoundError) as exc:
+        print(f"unmask: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="unmask", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the REST API")
+    _model_args(serve)
+    serve.add_argument("--host", default=None, help="default 127.0.0.1 (UNMASK_HOST)")
+    serve.add_argument("--port", type=int, default=None, help="default 8000 (UNMASK_PORT)")
+    serve.set_defaults(func=cmd_serve)
+
+    score = sub.add_parser("score", help="score images and videos (files or folders)")
+    score.add_argument("paths", nargs="+", type=Path, help="files, or folders searched recursively for media")
+    _model_args(score)
+    score.add_argument("--format", choices=["jsonl", "table"], default=None, help="default: table on a terminal, else jsonl")
+    score.add_argument("--out", type=Path, help="write records here instead of stdout")
+    score.add_argument("--frames", type=int, default=32, help="frames sampled per video (default 32)")
+    score.add_argument("--aggregation", default="confident", help="mean, max or confident (default)")
+    score.set_defaults(func=cmd_score)
+
+    export = sub.add_parser("export", help="export a checkpoint to ONNX and check parity")
+    _model_args(export)
+    export.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
+    export.set_defaults(func=cmd_export)
+
+    _training_commands(sub)
+    return parser
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", "--checkpoint", dest="model", default=None, help="bundled model name or checkpoint path (default: the bundled default)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: CUDA when present")
+    p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto", help="auto: ONNX Runtime on CPU, PyTorch on CUDA")
+
+
+def _training_commands(sub) -> None:
+    try:
+        from unmask.training.commands import add_eval_parser, add_train_parser
+    except ImportError as exc:  # the training extra is not installed
+        missing = exc.name
+        for name in ("train", "eval"):
+            p = sub.add_parser(name, help=f"{name} (needs: pip install 'unmask[train]')")
+            p.set_defaults(func=lambda args, m=missing: _raise(UsageError(f"training needs the 'train' extra ({m} is missing)")))
+        return
+    add_train_parser(sub)
+    add_eval_parser(sub)
+
+
+def _raise(exc: Exception):
+    raise exc
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from .core.config import Settings
+    from .main import create_app
+
+    overrides = {k: v for k, v in {"model": args.model, "device": args.device, "host": args.host, "port": args.port}.items() if v is not None}
+    if args.backend != "auto":
+        overrides["backend"] = args.backend
+    settings = Settings(**overrides)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def iter_media(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files as given, and media files (by suffix) under folders, sorted."""
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and child.suffix.lower() in MEDIA_SUFFIXES and not child.name.startswith("."):
+                    yield child
+        elif path.exists():
+            yield path
+        else:
+            raise UsageError(f"{path}: no such file or folder")
+
+
+def cmd_score(args) -> int:
+    from unmask.model.predictor import Predictor
+
+    files = list(iter_media(args.paths))  # check every path before loading the model
+    if not files:
+        raise UsageError("no media files found in the given paths")
+    predictor = Predictor(args.model, device=args.device, backend=args.backend, frames=args.frames, aggregation=args.aggregation)
+    out = args.out.open("w") if args.out else sys.stdout
+    fmt = args.format or ("table" if out.isatty() else "jsonl")
+    failed = 0
+    try:
+        if fmt == "table":
+            print(f"{'status':8} {'label':5} {'score':>6} {'faces':>5} {'ms':>7}  path", file=out)
+        for path in files:
+            result = predictor.score_file(path)
+            failed += result.status == "error"
+            if fmt == "jsonl":
+                print(json.dumps(result.to_dict()), file=out, flush=True)
+            else:
+                score = f"{result.score:.3f}" if result.score is not None else "-"
+                note = f"  ({result.error.detail})" if result.error else ""
+                ms = result.timings_ms.get("total", 0.0)
+                print(f"{result.status:8} {result.label or '-':5} {score:>6} {result.face_count:>5} {ms:7.0f}  {path}{note}", file=out, flush=True)
+    finally:
+        if args.out:
+            out.close()
+    if failed:
+        log.warning("%d of %d files could not be scored", failed, len(files))
+    return 1 if failed else 0
+
+
+def cmd_export(args) -> int:
+    import numpy as np
+
+    from unmask.model.backends import OnnxBackend, TorchBackend, export_onnx
+    from unmask.model.checkpoint import load_checkpoint, resolve_checkpoint
+
+    model, info = load_checkpoint(resolve_checkpoint(args.model))
+    size = info.config.input_size
+    export_onnx(model, size, args.out)
+    batch = np.random.default_rng(0).standard_normal((4, 3, size, size)).astype(np.float32)
+    diff = float(np.abs(TorchBackend(model, "cpu")(batch) - OnnxBackend(args.out, "cpu")(batch)).max())
+    print(json.dumps({"onnx": str(args.out), "model": info.name, "version": info.version, "max_logit_diff": diff}))
+    if diff > 1e-3:
+        print(f"unmask: error: ONNX output differs from PyTorch by {diff:.2e} (> 1e-3)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

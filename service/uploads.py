@@ -1,0 +1,45 @@
+"""Uploads to disk in chunks, with a size limit, and a content sniff."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from fastapi import UploadFile
+
+from unmask.model.errors import MediaError
+from unmask.model.media import MediaKind, sniff
+
+from .problems import Problem, media_problem
+
+CHUNK = 1 << 20
+
+
+@contextmanager
+def saved_uploads(files: list[UploadFile], max_bytes: int, tmp_dir: Path | None = None) -> Iterator[list[tuple[str, Path, MediaKind]]]:
+    """Copy each upload to a private temp folder; yield (name, path, kind); delete after."""
+    folder = Path(tempfile.mkdtemp(prefix="unmask-", dir=tmp_dir))
+    try:
+        saved = []
+        for i, upload in enumerate(files):
+            name = Path(upload.filename or f"upload-{i}").name
+            path = folder / f"{i}"
+            size = 0
+            with path.open("wb") as out:
+                while chunk := upload.file.read(CHUNK):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise Problem(413, "Limit exceeded", f"{name}: upload is over the limit of {max_bytes} bytes", "limit_exceeded")
+                    out.write(chunk)
+            with path.open("rb") as fh:
+                try:
+                    kind, _ = sniff(fh.read(64))
+                except MediaError as exc:
+                    raise media_problem(exc, name) from exc
+            saved.append((name, path, kind))
+        yield saved
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
