@@ -6,6 +6,7 @@ A backend maps a float32 NCHW batch (already normalised) to logits (N,).
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,14 @@ def export_onnx(model: nn.Module, input_size: int, path: str | Path, opset: int 
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval().cpu()
     dummy = torch.zeros(2, 3, input_size, input_size)
+    with warnings.catch_warnings():
+        # We choose the TorchScript exporter on purpose (see dynamo= below).
+        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning)
+        _export(model, dummy, path, opset)
+    return path
+
+
+def _export(model: nn.Module, dummy: torch.Tensor, path: Path, opset: int) -> None:
     torch.onnx.export(
         model,
         (dummy,),
@@ -71,4 +80,3 @@ def export_onnx(model: nn.Module, input_size: int, path: str | Path, opset: int 
         opset_version=opset,
         dynamo=False,  # the dynamo exporter needs onnxscript, which is not a dependency
     )
-    return path

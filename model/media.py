@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal
@@ -75,7 +76,11 @@ def decode_image(data: bytes, max_pixels: int = 50_000_000) -> np.ndarray:
     decompression bomb is refused without allocating it.
     """
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with warnings.catch_warnings():
+            # We check the pixel count ourselves, right below, against our own limit.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+        with img:
             width, height = img.size
             if width * height > max_pixels:
                 raise MediaLimitError(f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}")
@@ -84,7 +89,9 @@ def decode_image(data: bytes, max_pixels: int = 50_000_000) -> np.ndarray:
             return np.ascontiguousarray(np.asarray(img.convert("RGB")))
     except MediaLimitError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise MediaLimitError(f"image is over the decoder's pixel limit: {exc}") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise CorruptMediaError(f"the image cannot be decoded: {exc}") from exc
 
 

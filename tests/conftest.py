@@ -1,0 +1,75 @@
+"""Shared fixtures: the shared data folder, a tiny random checkpoint, test images."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # timm must never reach for the hub
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("UNMASK_SHARED_DATA", REPO.parent / "shared" / "data"))
+FRAMES = sorted((SHARED_DATA / "frames").glob("*.jpg"))
+CLIPS = sorted((SHARED_DATA / "clips").glob("*.mp4"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    assert SHARED_DATA.is_dir(), f"shared data not found at {SHARED_DATA} (set UNMASK_SHARED_DATA)"
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _onnx_cache(tmp_path_factory):
+    os.environ["UNMASK_CACHE_DIR"] = str(tmp_path_factory.mktemp("onnx-cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A random-weight lite0 checkpoint (unit tests: shapes and plumbing, not accuracy)."""
+    from unmask.model.architectures import create_model, default_config
+    from unmask.model.checkpoint import CheckpointInfo, save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("lite0")
+    info = CheckpointInfo(name="tiny-random", version="0", config=default_config("lite0"))
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", model, info)
+
+
+@pytest.fixture(scope="session")
+def no_face_image(tmp_path_factory, shared_data) -> Path:
+    """Real pixels with no face: the bottom half of the real DFDC frame."""
+    image = cv2.imread(str(shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"))
+    path = tmp_path_factory.mktemp("img") / "no_face.jpg"
+    cv2.imwrite(str(path), image[image.shape[0] // 2 :])
+    return path
+
+
+@pytest.fixture(scope="session")
+def bad_files(tmp_path_factory, shared_data) -> dict[str, Path]:
+    """A text file named .jpg, an empty .jpg, a truncated JPEG, a truncated MP4."""
+    folder = tmp_path_factory.mktemp("bad")
+    jpeg = (shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg").read_bytes()
+    mp4 = (shared_data / "clips" / "ffpp_real_004.mp4").read_bytes()
+    files = {
+        "text": (folder / "notes.jpg", b"this is not an image\n" * 10),
+        "empty": (folder / "empty.jpg", b""),
+        "truncated_jpeg": (folder / "cut.jpg", jpeg[: len(jpeg) // 3]),
+        "truncated_video": (folder / "cut.mp4", mp4[: len(mp4) // 10]),
+    }
+    for path, data in files.values():
+        path.write_bytes(data)
+    return {k: p for k, (p, _) in files.items()}
+
+
+@pytest.fixture
+def random_crops() -> list[np.ndarray]:
+    """Three random 224 px RGB crops."""
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, (224, 224, 3), dtype=np.uint8) for _ in range(3)]

@@ -1,0 +1,91 @@
+import json
+
+import pytest
+import torch
+
+from unmask.model.architectures import create_model, default_config
+from unmask.model.checkpoint import (
+    BUNDLED_DIR,
+    CheckpointError,
+    CheckpointInfo,
+    load_checkpoint,
+    read_info,
+    resolve_checkpoint,
+    save_checkpoint,
+)
+
+
+def _save(tmp_path, arch="lite0", half=False, **info_kw):
+    torch.manual_seed(1)
+    model = create_model(arch).eval()
+    info = CheckpointInfo(name="t", version="1", config=default_config(arch), **info_kw)
+    return model, save_checkpoint(tmp_path / "ck", model, info, half=half)
+
+
+def test_round_trip_gives_identical_outputs(tmp_path):
+    model, path = _save(tmp_path, metrics={"auc": 0.9}, training={"data": "x"})
+    loaded, info = load_checkpoint(path)
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.equal(model(x), loaded(x))
+    assert info.metrics == {"auc": 0.9} and info.training == {"data": "x"}
+    assert info.config == default_config("lite0")
+    assert info.created  # stamped on save
+
+
+def test_half_storage_is_smaller_and_close(tmp_path):
+    model, full = _save(tmp_path / "full")
+    _, half = _save(tmp_path / "half", half=True)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    loaded, _ = load_checkpoint(half)
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.allclose(model(x), loaded(x), atol=5e-2)
+
+
+def test_metadata_that_disagrees_with_weights_is_named(tmp_path):
+    _, path = _save(tmp_path)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    meta["config"]["architecture"] = "efficientnet_b0"
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="do not match the metadata's architecture 'efficientnet_b0'"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "weights, meta, message",
+    [
+        (b"not safetensors", None, "not a safetensors file"),
+        (None, "{not json", "not valid JSON"),
+        (None, json.dumps({"name": "x"}), "not an unmask checkpoint"),
+        (None, json.dumps({"format": "unmask-checkpoint", "format_version": 1, "name": "x", "version": "1", "config": {"architecture": "lite0", "input_size": 5}}), "input_size 5"),
+    ],
+)
+def test_not_a_checkpoint_says_what_is_wrong(tmp_path, weights, meta, message):
+    _, path = _save(tmp_path)
+    if weights is not None:
+        path.write_bytes(weights)
+    if meta is not None:
+        path.with_suffix(".json").write_text(meta)
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(path)
+
+
+def test_missing_metadata(tmp_path):
+    _, path = _save(tmp_path)
+    path.with_suffix(".json").unlink()
+    with pytest.raises(CheckpointError, match="metadata file not found"):
+        load_checkpoint(path)
+
+
+def test_unknown_name_lists_bundled_models():
+    with pytest.raises(CheckpointError, match="bundled models are"):
+        resolve_checkpoint("no-such-model")
+
+
+def test_default_resolves_to_a_bundled_checkpoint():
+    path = resolve_checkpoint(None)
+    assert path.parent == BUNDLED_DIR and path.is_file()
+    info = read_info(path)
+    assert info.metrics, "the bundled model records its measured metrics"
+    assert path.stat().st_size < 50 * 1024 * 1024

@@ -1,0 +1,92 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from unmask.model.errors import CorruptMediaError, MediaLimitError, UnsupportedMediaError
+from unmask.model.media import decode_image, read_video, sample_indices, sniff, sniff_file
+
+
+@pytest.mark.parametrize(
+    "head, expected",
+    [
+        (b"\xff\xd8\xff\xe0", ("image", "jpeg")),
+        (b"\x89PNG\r\n\x1a\n", ("image", "png")),
+        (b"RIFF\0\0\0\0WEBPVP8 ", ("image", "webp")),
+        (b"\0\0\0\x18ftypmp42", ("video", "mp4")),
+        (b"\0\0\0\x14ftypqt  ", ("video", "mov")),
+        (b"\x1a\x45\xdf\xa3\x01\0\0\0webm", ("video", "webm")),
+        (b"RIFF\0\0\0\0AVI LIST", ("video", "avi")),
+    ],
+)
+def test_sniff_reads_content(head, expected):
+    assert sniff(head + b"\0" * 32) == expected
+
+
+def test_sniff_refuses_text_and_empty():
+    with pytest.raises(UnsupportedMediaError, match="read from the file's content"):
+        sniff(b"<html>hello</html>")
+    with pytest.raises(CorruptMediaError, match="empty"):
+        sniff(b"")
+
+
+def _png(width, height) -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", (width, height)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_pixel_bomb_is_refused_before_decoding():
+    data = _png(12000, 10000)  # 120 MP of zeros compresses to a small file
+    assert len(data) < 1_000_000
+    with pytest.raises(MediaLimitError, match="over the limit of 50000000"):
+        decode_image(data)
+
+
+def test_exif_orientation_is_applied():
+    img = Image.fromarray(np.zeros((20, 40, 3), dtype=np.uint8))
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", exif=exif)
+    assert decode_image(buf.getvalue()).shape == (40, 20, 3)
+
+
+def test_corrupt_and_truncated(bad_files):
+    with pytest.raises(CorruptMediaError):
+        decode_image(bad_files["truncated_jpeg"].read_bytes())
+    with pytest.raises(UnsupportedMediaError):
+        sniff_file(bad_files["text"])
+    with pytest.raises(CorruptMediaError):
+        list(read_video(bad_files["truncated_video"]))
+
+
+def test_sample_indices_spread_evenly():
+    idx = sample_indices(300, 30.0, frames=32)
+    assert len(idx) == 32 and idx[0] >= 0 and idx[-1] <= 299
+    gaps = np.diff(idx)
+    assert gaps.min() >= 9 and gaps.max() <= 10
+    assert sample_indices(10, 30.0, frames=32) == list(range(10))
+    assert len(sample_indices(300, 30.0, sample_fps=2.0)) == 20
+
+
+def test_read_video_forward_keeps_requested_frames(shared_data):
+    clip = shared_data / "clips" / "ffpp_real_004.mp4"
+    frames = list(read_video(clip, frames=8))
+    assert [f.index for f in frames] == sample_indices(309, 25.0, frames=8)
+    assert frames[1].time == pytest.approx(frames[1].index / 25.0, abs=1e-3)
+    assert frames[0].image.shape == (720, 1280, 3)
+
+
+def test_portrait_clip_keeps_its_orientation(shared_data):
+    frame = next(read_video(shared_data / "clips" / "dfdc_fake_brtujopkby.mp4", frames=1))
+    assert frame.image.shape[0] > frame.image.shape[1]
+
+
+def test_video_limits(shared_data):
+    clip = shared_data / "clips" / "ffpp_real_004.mp4"
+    with pytest.raises(MediaLimitError, match="over the limit of 5 s"):
+        list(read_video(clip, max_duration=5))
+    with pytest.raises(MediaLimitError, match="pixels"):
+        list(read_video(clip, max_pixels=1000))

@@ -1,0 +1,108 @@
+"""The predictor with a tiny random model: plumbing, records, ONNX parity, tracks."""
+
+import cv2
+import numpy as np
+import pytest
+
+from unmask.model.backends import OnnxBackend, TorchBackend, export_onnx
+from unmask.model.checkpoint import load_checkpoint
+from unmask.model.predictor import Predictor
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_checkpoint):
+    return Predictor(tiny_checkpoint, backend="torch")
+
+
+@pytest.fixture(scope="module")
+def onnx_predictor(tiny_checkpoint, predictor):
+    return Predictor(tiny_checkpoint, backend="onnx", detector=predictor.detector)
+
+
+def test_onnx_export_matches_torch_logits(tiny_checkpoint, tmp_path):
+    model, info = load_checkpoint(tiny_checkpoint)
+    path = export_onnx(model, info.config.input_size, tmp_path / "m.onnx")
+    batch = np.random.default_rng(0).standard_normal((5, 3, 224, 224)).astype(np.float32)
+    assert np.abs(TorchBackend(model, "cpu")(batch) - OnnxBackend(path)(batch)).max() < 1e-3
+
+
+def test_both_backends_give_the_same_scores_within_1e3(predictor, onnx_predictor, shared_data):
+    frame = shared_data / "frames" / "dfdc_fake_mqzvfufzoq_fr0.jpg"
+    a, b = predictor.score_file(frame), onnx_predictor.score_file(frame)
+    assert abs(a.score - b.score) < 1e-3
+    assert onnx_predictor.backend.name == "onnx" and predictor.backend.name == "torch"
+
+
+def test_tta_averages_identity_and_flip(predictor, tiny_checkpoint, random_crops):
+    crops = random_crops
+    plain = Predictor(tiny_checkpoint, backend="torch", tta=["identity"], detector=predictor.detector).classify(crops)
+    flipped = Predictor(tiny_checkpoint, backend="torch", tta=["hflip"], detector=predictor.detector).classify(crops)
+    both = predictor.classify(crops)
+    assert np.allclose(both, (plain + flipped) / 2, atol=1e-6)
+    assert not np.allclose(plain, flipped)  # the flip really changes the input
+    mirrored = predictor.classify([c[:, ::-1].copy() for c in crops])
+    assert np.allclose(both, mirrored, atol=1e-5)  # flip-TTA is flip invariant
+
+
+def test_unknown_tta_is_refused(tiny_checkpoint):
+    with pytest.raises(ValueError, match="unknown or empty TTA"):
+        Predictor(tiny_checkpoint, backend="torch", tta=["rotate"])
+
+
+def test_image_record(predictor, shared_data):
+    result = predictor.score_file(shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg").to_dict()
+    assert result["status"] == "ok" and result["media"] == "image"
+    assert 0.0 <= result["score"] <= 1.0 and result["label"] in ("real", "fake")
+    (frame,) = result["frames"]
+    (face,) = frame["faces"]
+    assert frame["time"] == 0.0 and frame["score"] == face["score"]
+    assert len(face["landmarks"]) == 5 and face["detection"] > 0.9
+    assert result["tracks"][0]["score"] == face["score"]
+    assert set(result["timings_ms"]) == {"decode", "detect", "classify", "total"}
+    assert result["model"]["name"] == "tiny-random"
+
+
+def test_no_face_has_no_score(predictor, no_face_image):
+    result = predictor.score_file(no_face_image)
+    assert result.status == "no_face" and result.score is None and result.label is None
+    assert len(result.frames) == 1 and result.frames[0].faces == []
+
+
+def test_bad_files_become_error_records(predictor, bad_files):
+    kinds = {name: predictor.score_file(path) for name, path in bad_files.items()}
+    assert kinds["text"].error.type == "unsupported_media"
+    assert kinds["empty"].error.type == "corrupt_media"
+    assert kinds["truncated_jpeg"].error.type == "corrupt_media"
+    assert kinds["truncated_video"].error.type == "corrupt_media"
+    assert all(r.status == "error" and r.score is None for r in kinds.values())
+
+
+def test_video_record_has_times_and_tracks(predictor, shared_data):
+    result = predictor.score_file(shared_data / "clips" / "ffpp_real_004.mp4")
+    assert result.status == "ok" and result.media == "video"
+    times = [f.time for f in result.frames]
+    assert len(times) == 32 and times == sorted(times) and times[-1] > 10
+    assert result.tracks and result.tracks[0].frames >= 28
+    assert result.score == max(t.score for t in result.tracks)
+
+
+@pytest.mark.slow
+def test_two_copies_of_a_face_side_by_side_give_two_tracks(predictor, shared_data, tmp_path):
+    src = cv2.VideoCapture(str(shared_data / "clips" / "ffpp_real_004.mp4"))
+    out_path = tmp_path / "twins.mp4"
+    writer = None
+    for _ in range(60):
+        ok, frame = src.read()
+        assert ok
+        frame = cv2.resize(frame, (640, 360))
+        double = np.hstack([frame, frame])
+        if writer is None:
+            writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), 25, double.shape[1::-1])
+        writer.write(double)
+    writer.release()
+    result = predictor.score_file(out_path)
+    assert result.status == "ok"
+    assert len(result.tracks) == 2
+    assert all(t.frames >= 28 for t in result.tracks)
+    left, right = sorted(result.frames[0].faces, key=lambda face: face.box[0])
+    assert left.box[2] < 640 <= right.box[0]

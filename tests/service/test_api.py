@@ -1,0 +1,109 @@
+"""The REST API on a tiny random model: contract, errors as problem+json."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from unmask.model.predictor import Predictor
+from unmask.service.core.config import Settings
+from unmask.service.main import create_app
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(scope="module")
+def client(tiny_checkpoint):
+    predictor = Predictor(tiny_checkpoint, backend="torch")
+    settings = Settings(max_upload_mb=3.0, max_files=3, max_video_seconds=20)
+    with TestClient(create_app(settings, predictor)) as c:
+        yield c
+
+
+def _upload(path, name=None, mime="application/octet-stream"):
+    return ("files", (name or path.name, path.read_bytes(), mime))
+
+
+def _problem(response, status):
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["detail"] and body["type"].startswith("https://")
+    return body
+
+
+def test_health_and_ready(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["model"]["name"] == "tiny-random"
+
+
+def test_one_image_gives_one_record(client, shared_data):
+    r = client.post("/v1/images", files=[_upload(shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg")])
+    assert r.status_code == 200
+    body = r.json()
+    assert body["path"] == "dfdc_real_lynaeydofd_fr0.jpg" and body["status"] == "ok"
+    assert 0 <= body["score"] <= 1 and len(body["frames"][0]["faces"]) == 1
+
+
+def test_several_images_give_a_list_in_order(client, shared_data, no_face_image):
+    frames = sorted((shared_data / "frames").glob("*.jpg"))
+    r = client.post("/v1/images", files=[_upload(p) for p in frames] + [_upload(no_face_image)])
+    body = r.json()
+    assert [b["path"] for b in body] == [p.name for p in frames] + ["no_face.jpg"]
+    assert [b["status"] for b in body] == ["ok", "ok", "no_face"]
+    assert body[2]["score"] is None and body[2]["label"] is None
+
+
+def test_text_file_is_415_whatever_its_name(client, bad_files):
+    body = _problem(client.post("/v1/images", files=[_upload(bad_files["text"], mime="image/jpeg")]), 415)
+    assert "notes.jpg" in body["detail"]
+
+
+def test_video_sent_to_images_is_415(client, shared_data):
+    body = _problem(client.post("/v1/images", files=[_upload(shared_data / "clips" / "ffpp_real_004.mp4")]), 415)
+    assert "/v1/videos" in body["detail"]
+
+
+@pytest.mark.parametrize("kind", ["empty", "truncated_jpeg"])
+def test_empty_or_corrupt_image_is_422(client, bad_files, kind):
+    _problem(client.post("/v1/images", files=[_upload(bad_files[kind])]), 422)
+
+
+def test_oversize_upload_is_413(client, tmp_path):
+    big = tmp_path / "big.jpg"
+    big.write_bytes(b"\xff\xd8\xff" + b"\0" * (4 * 1024 * 1024))
+    body = _problem(client.post("/v1/images", files=[_upload(big)]), 413)
+    assert "limit" in body["detail"]
+
+
+def test_too_many_files_is_413(client, shared_data):
+    frame = shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
+    _problem(client.post("/v1/images", files=[_upload(frame)] * 4), 413)
+
+
+def test_missing_files_field_is_422(client):
+    _problem(client.post("/v1/images"), 422)
+
+
+def test_unknown_route_is_problem_json(client):
+    _problem(client.get("/v1/nothing"), 404)
+
+
+def test_video_endpoint(client, shared_data, bad_files):
+    r = client.post("/v1/videos", files=[_upload(shared_data / "clips" / "ffpp_real_004.mp4")])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["media"] == "video" and len(body["frames"]) == 32 and body["tracks"]
+    _problem(client.post("/v1/videos", files=[_upload(bad_files["truncated_video"])]), 422)
+    _problem(client.post("/v1/videos", files=[_upload(shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg")]), 415)
+
+
+def test_video_over_the_duration_limit_is_413(client, shared_data):
+    body = _problem(client.post("/v1/videos", files=[_upload(shared_data / "clips" / "ffpp_real_519.mp4")]), 413)
+    assert "20 s" in body["detail"]
+
+
+def test_openapi_documents_examples_and_problems(client):
+    spec = client.get("/openapi.json").json()
+    post = spec["paths"]["/v1/images"]["post"]
+    assert post["responses"]["200"]["content"]["application/json"]["example"]["status"] == "ok"
+    assert PROBLEM in post["responses"]["415"]["content"]
+    assert "MediaResult" in spec["components"]["schemas"]
