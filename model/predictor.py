@@ -1,7 +1,7 @@
 """The predictor: file -> frames -> faces -> crops -> TTA scores -> MediaResult.
 
 One object, loaded once, used by the CLI, the API, jobs, batch scoring and
-eval. Every stage is timed. A lock makes one Predictor safe to share across
+eval. Every stage is timed. Locks make one Predictor safe to share across
 threads (the service runs inference outside the event loop).
 """
 
@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -38,6 +39,18 @@ BACKENDS = ("auto", "torch", "onnx")
 
 def cache_dir() -> Path:
     return Path(os.environ.get("UNMASK_CACHE_DIR", Path.home() / ".cache" / "unmask"))
+
+
+@dataclass
+class Prepared:
+    """A file after detection and cropping, waiting for the classifier."""
+
+    name: str
+    media: str
+    started: float
+    frames: list[tuple[int, float, list[DetectedFace]]] = field(default_factory=list)  # (index, time, faces)
+    crops: list[np.ndarray] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
 
 class Predictor:
@@ -100,7 +113,10 @@ class Predictor:
         self.detector = detector or FaceDetector(device=self.device)
         self._mean = np.array(self.config.mean, dtype=np.float32).reshape(1, 3, 1, 1) * 255.0
         self._std = np.array(self.config.std, dtype=np.float32).reshape(1, 3, 1, 1) * 255.0
-        self._lock = threading.Lock()
+        # Two locks, not one: detection of the next file may run while this
+        # one is classified (see model.pipeline), each stage one at a time.
+        self._detect_lock = threading.Lock()
+        self._classify_lock = threading.Lock()
 
     @property
     def model_ref(self) -> ModelRef:
@@ -109,73 +125,90 @@ class Predictor:
     def warmup(self) -> None:
         """Run detection and classification once so the first request is not slow."""
         blank = np.zeros((self.config.input_size, self.config.input_size, 3), dtype=np.uint8)
-        with self._lock:
+        with self._detect_lock:
             self.detector.detect(blank)
-            self._classify_locked([blank])
+        self.classify([blank])
 
     # -- whole files -------------------------------------------------------
 
     def score_file(self, path: str | Path, name: str | None = None) -> MediaResult:
         """Score an image or video file; a bad file becomes an ``error`` record."""
-        name = name or str(path)
         try:
             return self.score_media(path, name)
-        except MediaError as exc:
-            return MediaResult.failed(name, _guess_kind(path), exc.kind, exc.detail, model=self.model_ref)
-        except OSError as exc:
-            detail = f"cannot read the file: {exc.strerror or exc}"
-            return MediaResult.failed(name, _guess_kind(path), "unreadable", detail, model=self.model_ref)
+        except (MediaError, OSError) as exc:
+            return self.error_record(path, exc, name)
 
     def score_media(self, path: str | Path, name: str | None = None) -> MediaResult:
         """Score an image or video file; raises MediaError for a bad file."""
+        return self.finish(self.prepare_file(path, name))
+
+    def prepare_file(self, path: str | Path, name: str | None = None) -> "Prepared":
+        """Sniff, decode, detect and crop a file; raises MediaError for a bad file."""
         name = name or str(path)
         media, _ = sniff_file(path)
         if media == "image":
             started = time.perf_counter()
             frame = read_image(path, self.max_pixels)
-            return self.score_frames([frame], name, "image", decode_ms=(time.perf_counter() - started) * 1000)
+            return self.prepare([frame], name, "image", decode_ms=(time.perf_counter() - started) * 1000)
         frames = read_video(path, self.frames, self.sample_fps, self.max_duration, self.max_pixels)
-        return self.score_frames(frames, name, "video")
+        return self.prepare(frames, name, "video")
+
+    def error_record(self, path: str | Path, exc: Exception, name: str | None = None) -> MediaResult:
+        """The ``error`` record for a file that failed with ``exc``."""
+        name = name or str(path)
+        if isinstance(exc, MediaError):
+            kind, detail = exc.kind, exc.detail
+        elif isinstance(exc, OSError):
+            kind, detail = "unreadable", f"cannot read the file: {exc.strerror or exc}"
+        else:
+            raise exc
+        return MediaResult.failed(name, _guess_kind(path), kind, detail, model=self.model_ref)
 
     def score_image(self, image: np.ndarray, name: str = "image") -> MediaResult:
         """Score one RGB uint8 array."""
         return self.score_frames([Frame(0, 0.0, image)], name, "image")
 
     def score_frames(self, frames: Iterable[Frame], name: str, media: str, decode_ms: float = 0.0) -> MediaResult:
-        """Detect, crop, classify and aggregate an iterable of frames.
+        """Detect, crop, classify and aggregate an iterable of frames."""
+        return self.finish(self.prepare(frames, name, media, decode_ms))
+
+    def prepare(self, frames: Iterable[Frame], name: str, media: str, decode_ms: float = 0.0) -> "Prepared":
+        """Decode, detect and crop: everything before the classifier.
 
         The iterable is consumed lazily (video decoding is timed as "decode");
-        each frame's pixels are dropped once its faces are cropped.
+        each frame's pixels are dropped once its faces are cropped, so memory
+        holds crops, not frames.
         """
-        timings: dict[str, float] = defaultdict(float, decode=decode_ms)
-        started = time.perf_counter()
-        kept: list[tuple[Frame, list[DetectedFace]]] = []
-        crops: list[np.ndarray] = []
+        prepared = Prepared(name=name, media=media, started=time.perf_counter() - decode_ms / 1000)
+        prepared.timings["decode"] = decode_ms
         iterator = iter(frames)
         while True:
             t0 = time.perf_counter()
             frame = next(iterator, None)
-            timings["decode"] += (time.perf_counter() - t0) * 1000
+            prepared.timings["decode"] += (time.perf_counter() - t0) * 1000
             if frame is None:
-                break
+                return prepared
             t0 = time.perf_counter()
-            with self._lock:
+            with self._detect_lock:
                 faces = self.detector.detect(frame.image)
-            timings["detect"] += (time.perf_counter() - t0) * 1000
-            crops.extend(crop_face(frame.image, f.box, self.config.crop, self.config.input_size) for f in faces)
-            kept.append((Frame(frame.index, frame.time, np.empty(0)), faces))
+            prepared.timings["detect"] += (time.perf_counter() - t0) * 1000
+            prepared.crops.extend(crop_face(frame.image, f.box, self.config.crop, self.config.input_size) for f in faces)
+            prepared.frames.append((frame.index, frame.time, faces))
+
+    def finish(self, prepared: "Prepared") -> MediaResult:
+        """Classify the prepared crops and assemble the record."""
         t0 = time.perf_counter()
-        scores = self.classify(crops) if crops else np.empty(0)
-        timings["classify"] = (time.perf_counter() - t0) * 1000
-        result = self._assemble(kept, scores, name, media)
-        result.timings_ms = dict(timings, total=(time.perf_counter() - started) * 1000 + decode_ms)
+        scores = self.classify(prepared.crops) if prepared.crops else np.empty(0)
+        prepared.timings["classify"] = (time.perf_counter() - t0) * 1000
+        result = self._assemble(prepared.frames, scores, prepared.name, prepared.media)
+        result.timings_ms = dict(prepared.timings, total=(time.perf_counter() - prepared.started) * 1000)
         return result
 
     # -- faces -------------------------------------------------------------
 
     def classify(self, crops: list[np.ndarray]) -> np.ndarray:
         """P(fake) for each RGB uint8 crop (input_size square), TTA averaged."""
-        with self._lock:
+        with self._classify_lock:
             return self._classify_locked(crops)
 
     def _classify_locked(self, crops: list[np.ndarray]) -> np.ndarray:
@@ -192,12 +225,12 @@ class Predictor:
 
     # -- assembly ----------------------------------------------------------
 
-    def _assemble(self, kept: list[tuple[Frame, list[DetectedFace]]], scores: np.ndarray, name: str, media: str) -> MediaResult:
-        track_ids = link_tracks([[f.box for f in faces] for _, faces in kept])
+    def _assemble(self, kept: list[tuple[int, float, list[DetectedFace]]], scores: np.ndarray, name: str, media: str) -> MediaResult:
+        track_ids = link_tracks([[f.box for f in faces] for _, _, faces in kept])
         frames_out: list[FrameResult] = []
         by_track: dict[int, list[tuple[float, float]]] = defaultdict(list)  # id -> (time, score)
         cursor = 0
-        for (frame, faces), ids in zip(kept, track_ids):
+        for (index, when, faces), ids in zip(kept, track_ids):
             face_results = []
             for face, track in zip(faces, ids):
                 score = float(scores[cursor])
@@ -211,8 +244,8 @@ class Predictor:
                         track=track,
                     )
                 )
-                by_track[track].append((frame.time, score))
-            frames_out.append(FrameResult(index=frame.index, time=frame.time, faces=face_results))
+                by_track[track].append((when, score))
+            frames_out.append(FrameResult(index=index, time=when, faces=face_results))
         tracks = [
             TrackResult(
                 id=tid,

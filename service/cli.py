@@ -130,6 +130,7 @@ def iter_media(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 def cmd_score(args) -> int:
+    from unmask.model.pipeline import score_many
     from unmask.model.predictor import Predictor
 
     files = list(iter_media(args.paths))  # check every path before loading the model
@@ -142,8 +143,7 @@ def cmd_score(args) -> int:
     try:
         if fmt == "table":
             print(f"{'status':8} {'label':5} {'score':>6} {'faces':>5} {'ms':>7}  path", file=out)
-        for path in files:
-            result = predictor.score_file(path)
+        for path, result in zip(files, score_many(predictor, files)):
             failed += result.status == "error"
             if fmt == "jsonl":
                 print(json.dumps(result.to_dict()), file=out, flush=True)
