@@ -1,9 +1,10 @@
-"""The ``unmask`` command line: serve, score, export, train, eval.
+"""The ``unmask`` command line: serve, score, extract, export, train, eval.
 
 Examples:
     unmask serve                                  # http://127.0.0.1:8000, default model
     unmask score photo.jpg clip.mp4 folder/       # one JSON line per file
     unmask score folder/ --format table
+    unmask extract clips/ --out faces/ --frames 16 # face crops + manifest.csv
     unmask export --out lite0.onnx                # ONNX file, parity checked
     unmask train --help / unmask eval --help
 
@@ -74,6 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(export)
     export.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
     export.set_defaults(func=cmd_export)
+
+    extract = sub.add_parser("extract", help="extract face crops from videos/images, as inference crops them")
+    extract.add_argument("paths", nargs="+", type=Path, help="files, or folders searched recursively for media")
+    extract.add_argument("--out", type=Path, required=True, help="folder for crops/, manifest.csv and done.txt")
+    extract.add_argument("--model", "--checkpoint", dest="model", default=None, help="take crop margin and size from this checkpoint")
+    extract.add_argument("--frames", type=int, default=32, help="frames sampled per video (default 32)")
+    extract.add_argument("--label", default="", help="label written on every row (e.g. real or fake)")
+    extract.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    extract.set_defaults(func=cmd_extract)
 
     _training_commands(sub)
     return parser
@@ -158,6 +168,20 @@ def cmd_score(args) -> int:
     if failed:
         log.warning("%d of %d files could not be scored", failed, len(files))
     return 1 if failed else 0
+
+
+def cmd_extract(args) -> int:
+    from unmask.model.checkpoint import read_info, resolve_checkpoint
+    from unmask.training.extract import ExtractOptions, extract
+
+    sources = list(iter_media(args.paths))
+    if not sources:
+        raise UsageError("no media files found in the given paths")
+    config = read_info(resolve_checkpoint(args.model)).config
+    options = ExtractOptions(args.out, config, frames=args.frames, label=args.label, workers=args.workers)
+    counts = extract(sources, options)
+    print(json.dumps({"out": str(args.out), **counts}))
+    return 1 if counts["failed"] else 0
 
 
 def cmd_export(args) -> int:

@@ -96,3 +96,18 @@ def test_cli_and_api_agree(api, shared_data):
     http = api.post("/v1/images", files=[("files", (frame.name, frame.read_bytes(), "image/jpeg"))]).json()
     assert abs(cli["score"] - http["score"]) < 1e-3  # ONNX Runtime in both (the CPU default)
     assert cli["frames"][0]["faces"][0]["box"] == http["frames"][0]["faces"][0]["box"]
+
+
+@pytest.mark.slow
+def test_cli_scores_every_shared_clip_with_tracks_and_times(shared_data):
+    proc = run_cli("score", shared_data / "clips", "--frames", "16", timeout=1200)
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(records) == 11
+    for r in records:
+        assert r["status"] == "ok" and r["media"] == "video", r["path"]
+        times = [f["time"] for f in r["frames"]]
+        assert len(times) == 16 and times == sorted(times) and times[0] > 0
+        assert r["tracks"] and max(t["frames"] for t in r["tracks"]) >= 12
+        assert r["score"] == max(t["score"] for t in r["tracks"])
+        assert all(t["start"] <= t["end"] for t in r["tracks"])

@@ -106,3 +106,23 @@ def test_two_copies_of_a_face_side_by_side_give_two_tracks(predictor, shared_dat
     assert all(t.frames >= 28 for t in result.tracks)
     left, right = sorted(result.frames[0].faces, key=lambda face: face.box[0])
     assert left.box[2] < 640 <= right.box[0]
+
+
+def test_score_many_keeps_order_and_survives_bad_files(predictor, shared_data, bad_files, no_face_image):
+    from unmask.model.pipeline import score_many
+
+    paths = [shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg", bad_files["text"], no_face_image, bad_files["truncated_video"]]
+    results = list(score_many(predictor, paths))
+    assert [r.path for r in results] == [str(p) for p in paths]
+    assert [r.status for r in results] == ["ok", "error", "no_face", "error"]
+    single = predictor.score_file(paths[0])
+    assert results[0].score == single.score
+
+
+def test_score_many_stops_cleanly_when_the_caller_stops(predictor, shared_data):
+    from unmask.model.pipeline import score_many
+
+    frames = sorted((shared_data / "frames").glob("*.jpg")) * 3
+    stream = score_many(predictor, frames, prefetch=1)
+    assert next(stream).status == "ok"
+    stream.close()  # the producer thread must not hang on its full queue
