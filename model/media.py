@@ -27,6 +27,7 @@ MediaKind = Literal["image", "video"]
 IMAGE_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "bmp": "image/bmp", "tiff": "image/tiff"}
 VIDEO_TYPES = {"mp4": "video/mp4", "mov": "video/quicktime", "webm": "video/webm", "mkv": "video/x-matroska", "avi": "video/x-msvideo"}
 SNIFF_BYTES = 64
+MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".mp4", ".mov", ".webm", ".mkv", ".avi"}
 
 
 def sniff(head: bytes) -> tuple[MediaKind, str]:
@@ -69,30 +70,44 @@ class Frame:
     image: np.ndarray
 
 
+def check_image(path: str | Path, max_pixels: int = 50_000_000) -> tuple[int, int]:
+    """(width, height) from the header alone; raises for a bomb or an unreadable header."""
+    with open(path, "rb") as fh:
+        with _open_image(fh, max_pixels) as img:
+            return img.size
+
+
+def _open_image(fp, max_pixels: int) -> Image.Image:
+    """Open lazily (header only) and refuse more than ``max_pixels`` before decoding."""
+    try:
+        with warnings.catch_warnings():
+            # We check the pixel count ourselves, right below, against our own limit.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(fp)
+    except Image.DecompressionBombError as exc:
+        raise MediaLimitError(f"image is over the decoder's pixel limit: {exc}") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise CorruptMediaError(f"the image cannot be decoded: {exc}") from exc
+    width, height = img.size
+    if width * height > max_pixels:
+        img.close()
+        raise MediaLimitError(f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}")
+    return img
+
+
 def decode_image(data: bytes, max_pixels: int = 50_000_000) -> np.ndarray:
     """Bytes -> RGB uint8 (H, W, 3), EXIF orientation applied.
 
     The pixel count is checked from the header before decoding, so a
     decompression bomb is refused without allocating it.
     """
-    try:
-        with warnings.catch_warnings():
-            # We check the pixel count ourselves, right below, against our own limit.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-        with img:
-            width, height = img.size
-            if width * height > max_pixels:
-                raise MediaLimitError(f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}")
+    with _open_image(io.BytesIO(data), max_pixels) as img:
+        try:
             img.load()
-            img = ImageOps.exif_transpose(img)
-            return np.ascontiguousarray(np.asarray(img.convert("RGB")))
-    except MediaLimitError:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise MediaLimitError(f"image is over the decoder's pixel limit: {exc}") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise CorruptMediaError(f"the image cannot be decoded: {exc}") from exc
+            rotated = ImageOps.exif_transpose(img)
+            return np.ascontiguousarray(np.asarray(rotated.convert("RGB")))
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise CorruptMediaError(f"the image cannot be decoded: {exc}") from exc
 
 
 def read_image(path: str | Path, max_pixels: int = 50_000_000) -> Frame:

@@ -24,7 +24,7 @@ from .backends import OnnxBackend, TorchBackend, default_device, export_onnx
 from .checkpoint import CheckpointInfo, load_checkpoint, resolve_checkpoint
 from .errors import MediaError
 from .faces import DetectedFace, FaceDetector, crop_face
-from .media import Frame, read_image, read_video, sniff_file
+from .media import Frame, probe_video, read_image, read_video, sample_indices, sniff_file
 from .results import FaceResult, FrameResult, MediaResult, ModelRef, TrackResult
 from .tracker import link_tracks
 
@@ -35,6 +35,11 @@ TTA_OPS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "hflip": lambda batch: batch[..., ::-1],  # NCHW: flip width
 }
 BACKENDS = ("auto", "torch", "onnx")
+Progress = Callable[[int, int], bool]  # (frames done, frames total) -> stop?
+
+
+class ScoringCancelled(Exception):
+    """A progress callback asked the predictor to stop."""
 
 
 def cache_dir() -> Path:
@@ -142,16 +147,22 @@ class Predictor:
         """Score an image or video file; raises MediaError for a bad file."""
         return self.finish(self.prepare_file(path, name))
 
-    def prepare_file(self, path: str | Path, name: str | None = None) -> "Prepared":
-        """Sniff, decode, detect and crop a file; raises MediaError for a bad file."""
+    def prepare_file(self, path: str | Path, name: str | None = None, progress: Progress | None = None) -> "Prepared":
+        """Sniff, decode, detect and crop a file; raises MediaError for a bad file.
+
+        ``progress(done, total)`` is called after each frame; when it returns
+        True the work stops with ScoringCancelled.
+        """
         name = name or str(path)
         media, _ = sniff_file(path)
         if media == "image":
             started = time.perf_counter()
             frame = read_image(path, self.max_pixels)
-            return self.prepare([frame], name, "image", decode_ms=(time.perf_counter() - started) * 1000)
+            return self.prepare([frame], name, "image", (time.perf_counter() - started) * 1000, progress, 1)
+        info = probe_video(path)
+        total = len(sample_indices(info.frame_count, info.fps, self.frames, self.sample_fps))
         frames = read_video(path, self.frames, self.sample_fps, self.max_duration, self.max_pixels)
-        return self.prepare(frames, name, "video")
+        return self.prepare(frames, name, "video", progress=progress, total=total)
 
     def error_record(self, path: str | Path, exc: Exception, name: str | None = None) -> MediaResult:
         """The ``error`` record for a file that failed with ``exc``."""
@@ -172,7 +183,15 @@ class Predictor:
         """Detect, crop, classify and aggregate an iterable of frames."""
         return self.finish(self.prepare(frames, name, media, decode_ms))
 
-    def prepare(self, frames: Iterable[Frame], name: str, media: str, decode_ms: float = 0.0) -> "Prepared":
+    def prepare(
+        self,
+        frames: Iterable[Frame],
+        name: str,
+        media: str,
+        decode_ms: float = 0.0,
+        progress: Progress | None = None,
+        total: int = 0,
+    ) -> "Prepared":
         """Decode, detect and crop: everything before the classifier.
 
         The iterable is consumed lazily (video decoding is timed as "decode");
@@ -194,6 +213,8 @@ class Predictor:
             prepared.timings["detect"] += (time.perf_counter() - t0) * 1000
             prepared.crops.extend(crop_face(frame.image, f.box, self.config.crop, self.config.input_size) for f in faces)
             prepared.frames.append((frame.index, frame.time, faces))
+            if progress is not None and progress(len(prepared.frames), total):
+                raise ScoringCancelled(name)
 
     def finish(self, prepared: "Prepared") -> MediaResult:
         """Classify the prepared crops and assemble the record."""

@@ -22,9 +22,10 @@ import sys
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from unmask.model.media import MEDIA_SUFFIXES
+
 log = logging.getLogger("unmask")
 
-MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".mp4", ".mov", ".webm", ".mkv", ".avi"}
 
 
 class UsageError(Exception):
@@ -60,13 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(serve)
     serve.add_argument("--host", default=None, help="default 127.0.0.1 (UNMASK_HOST)")
     serve.add_argument("--port", type=int, default=None, help="default 8000 (UNMASK_PORT)")
+    serve.add_argument("--data-dir", type=Path, default=None, help="jobs.db and kept uploads (UNMASK_DATA_DIR)")
+    serve.add_argument("--allowed-root", type=Path, default=None, help="server-side paths for jobs/batches (UNMASK_ALLOWED_ROOT)")
     serve.set_defaults(func=cmd_serve)
+
+    keygen = sub.add_parser("keygen", help="make an API key and the digest to put in UNMASK_API_KEYS")
+    keygen.set_defaults(func=cmd_keygen)
 
     score = sub.add_parser("score", help="score images and videos (files or folders)")
     score.add_argument("paths", nargs="+", type=Path, help="files, or folders searched recursively for media")
     _model_args(score)
-    score.add_argument("--format", choices=["jsonl", "table"], default=None, help="default: table on a terminal, else jsonl")
-    score.add_argument("--out", type=Path, help="write records here instead of stdout")
+    score.add_argument("--format", choices=["jsonl", "table", "csv"], default=None, help="default: from --out's suffix; else table on a terminal, jsonl otherwise")
+    score.add_argument("--out", type=Path, help="write records here (.jsonl, or .csv for a flat table); a rerun resumes it")
+    score.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar on stderr (default: when --out is set)")
     score.add_argument("--frames", type=int, default=32, help="frames sampled per video (default 32)")
     score.add_argument("--aggregation", default="confident", help="mean, max or confident (default)")
     score.set_defaults(func=cmd_score)
@@ -117,12 +124,28 @@ def cmd_serve(args) -> int:
 
     from .core.config import Settings
     from .main import create_app
+    from .middleware import configure_logging
 
-    overrides = {k: v for k, v in {"model": args.model, "device": args.device, "host": args.host, "port": args.port}.items() if v is not None}
+    flags = {"model": args.model, "device": args.device, "host": args.host, "port": args.port,
+             "data_dir": args.data_dir, "allowed_root": args.allowed_root}
+    overrides = {k: v for k, v in flags.items() if v is not None}
     if args.backend != "auto":
         overrides["backend"] = args.backend
-    settings = Settings(**overrides)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    try:
+        settings = Settings(**overrides)
+    except ValueError as exc:
+        raise UsageError(f"bad setting: {exc}") from exc
+    configure_logging(settings.log_format, logging.WARNING if args.quiet else logging.INFO)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+    return 0
+
+
+def cmd_keygen(args) -> int:
+    import hashlib
+    import secrets
+
+    key = secrets.token_urlsafe(32)
+    print(json.dumps({"key": key, "sha256": hashlib.sha256(key.encode()).hexdigest()}))
     return 0
 
 
@@ -143,31 +166,35 @@ def cmd_score(args) -> int:
     from unmask.model.pipeline import score_many
     from unmask.model.predictor import Predictor
 
+    from .records import RecordWriter, already_scored, progress_bar
+
     files = list(iter_media(args.paths))  # check every path before loading the model
     if not files:
         raise UsageError("no media files found in the given paths")
+    fmt = args.format or _format_for(args.out)
+    done = already_scored(args.out, fmt) if args.out else set()
+    todo = [f for f in files if str(f) not in done]
+    if done:
+        log.info("resuming %s: %d of %d files already scored", args.out, len(files) - len(todo), len(files))
+    if not todo:
+        return 0
     predictor = Predictor(args.model, device=args.device, backend=args.backend, frames=args.frames, aggregation=args.aggregation)
-    out = args.out.open("w") if args.out else sys.stdout
-    fmt = args.format or ("table" if out.isatty() else "jsonl")
     failed = 0
-    try:
-        if fmt == "table":
-            print(f"{'status':8} {'label':5} {'score':>6} {'faces':>5} {'ms':>7}  path", file=out)
-        for path, result in zip(files, score_many(predictor, files)):
+    show = args.progress if args.progress is not None else bool(args.out)
+    with RecordWriter(args.out, fmt, append=bool(done)) as writer, progress_bar(len(todo), show) as bar:
+        for result in score_many(predictor, todo):
             failed += result.status == "error"
-            if fmt == "jsonl":
-                print(json.dumps(result.to_dict()), file=out, flush=True)
-            else:
-                score = f"{result.score:.3f}" if result.score is not None else "-"
-                note = f"  ({result.error.detail})" if result.error else ""
-                ms = result.timings_ms.get("total", 0.0)
-                print(f"{result.status:8} {result.label or '-':5} {score:>6} {result.face_count:>5} {ms:7.0f}  {path}{note}", file=out, flush=True)
-    finally:
-        if args.out:
-            out.close()
+            writer.write(result)
+            bar.update(1)
     if failed:
-        log.warning("%d of %d files could not be scored", failed, len(files))
+        log.warning("%d of %d files could not be scored", failed, len(todo))
     return 1 if failed else 0
+
+
+def _format_for(out: Path | None) -> str:
+    if out is not None:
+        return "csv" if out.suffix.lower() == ".csv" else "jsonl"
+    return "table" if sys.stdout.isatty() else "jsonl"
 
 
 def cmd_extract(args) -> int:

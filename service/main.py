@@ -1,17 +1,28 @@
-"""The FastAPI app: the model is loaded once, at start-up, and shared."""
+"""The FastAPI app: the model is loaded once, at start-up, and shared.
+
+Start-up: open the job store (re-queue what a previous process left
+running), load the model, start the job workers. Shut-down: stop the
+workers (a job they were running is re-queued at the next start).
+"""
 
 from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from unmask.model import __version__
 from unmask.model.predictor import Predictor
 
-from .api.routes import health, media
+from . import metrics
+from .api.deps import SyncSlots, require_api_key
+from .api.routes import batches, health, jobs, media
 from .core.config import Settings
+from .jobs.store import JobStore
+from .jobs.worker import JobRunner
+from .middleware import RequestMiddleware
 from .problems import install_problem_handlers
 
 log = logging.getLogger(__name__)
@@ -40,9 +51,22 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        store = JobStore(settings.data_dir / "jobs.db")
+        requeued, failed = store.recover(settings.job_max_attempts)
+        if requeued or failed:
+            log.info("job store: %d interrupted jobs re-queued, %d failed after %d attempts", requeued, failed, settings.job_max_attempts)
         if app.state.predictor is None:
             app.state.predictor = load_predictor(settings)
-        yield
+        ref = app.state.predictor.model_ref
+        metrics.MODEL.info({"name": ref.name, "version": ref.version, "architecture": ref.architecture})
+        runner = JobRunner(store, app.state.predictor, settings.job_workers, settings.job_timeout_s, settings.job_retention_s)
+        app.state.store, app.state.runner = store, runner
+        runner.start()
+        try:
+            yield
+        finally:
+            runner.stop()
+            store.close()
 
     app = FastAPI(
         title="unmask",
@@ -52,7 +76,27 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     )
     app.state.settings = settings
     app.state.predictor = predictor
+    app.state.sync_slots = SyncSlots(settings.sync_max_pending)
     install_problem_handlers(app)
+    auth = [Depends(require_api_key)]
     app.include_router(health.router)
-    app.include_router(media.router)
+    app.include_router(media.router, dependencies=auth)
+    app.include_router(jobs.router, dependencies=auth)
+    app.include_router(batches.router, dependencies=auth)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(RequestMiddleware, body_limit=_body_limits(settings))
     return app
+
+
+def _body_limits(settings: Settings):
+    def limit(path: str) -> tuple[int, str] | None:
+        if path in ("/v1/images", "/v1/videos"):
+            return settings.sync_max_upload_bytes, "; send larger files to POST /v1/jobs"
+        if path == "/v1/jobs":
+            return settings.max_upload_bytes, ""
+        if path == "/v1/batches":
+            return 1024 * 1024, ""
+        return None
+
+    return limit

@@ -18,27 +18,35 @@ from .problems import Problem, media_problem
 CHUNK = 1 << 20
 
 
+def save_upload(upload: UploadFile, dest: Path, max_bytes: int, pointer: str = "") -> tuple[str, MediaKind]:
+    """Copy one upload to ``dest`` (at most ``max_bytes``); return (name, kind) or raise a Problem."""
+    name = Path(upload.filename or dest.name).name
+    size = 0
+    with dest.open("wb") as out:
+        while chunk := upload.file.read(CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                raise Problem(413, "Limit exceeded", f"{name}: upload is over the limit of {max_bytes} bytes{pointer}", "limit_exceeded")
+            out.write(chunk)
+    with dest.open("rb") as fh:
+        try:
+            kind, _ = sniff(fh.read(64))
+        except MediaError as exc:
+            raise media_problem(exc, name) from exc
+    return name, kind
+
+
 @contextmanager
-def saved_uploads(files: list[UploadFile], max_bytes: int, tmp_dir: Path | None = None) -> Iterator[list[tuple[str, Path, MediaKind]]]:
+def saved_uploads(
+    files: list[UploadFile], max_bytes: int, tmp_dir: Path | None = None, pointer: str = ""
+) -> Iterator[list[tuple[str, Path, MediaKind]]]:
     """Copy each upload to a private temp folder; yield (name, path, kind); delete after."""
     folder = Path(tempfile.mkdtemp(prefix="unmask-", dir=tmp_dir))
     try:
         saved = []
         for i, upload in enumerate(files):
-            name = Path(upload.filename or f"upload-{i}").name
-            path = folder / f"{i}"
-            size = 0
-            with path.open("wb") as out:
-                while chunk := upload.file.read(CHUNK):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise Problem(413, "Limit exceeded", f"{name}: upload is over the limit of {max_bytes} bytes", "limit_exceeded")
-                    out.write(chunk)
-            with path.open("rb") as fh:
-                try:
-                    kind, _ = sniff(fh.read(64))
-                except MediaError as exc:
-                    raise media_problem(exc, name) from exc
+            path = folder / str(i)
+            name, kind = save_upload(upload, path, max_bytes, pointer)
             saved.append((name, path, kind))
         yield saved
     finally:

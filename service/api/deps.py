@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import hashlib
+import hmac
+import threading
+from typing import Annotated, Iterator
 
 from fastapi import Depends, Request
 
 from unmask.model.predictor import Predictor
 
 from ..core.config import Settings
+from ..jobs.store import JobStore
+from ..jobs.worker import JobRunner
 from ..problems import Problem
 
 
@@ -23,5 +28,61 @@ def get_predictor(request: Request) -> Predictor:
     return predictor
 
 
+def get_store(request: Request) -> JobStore:
+    return request.app.state.store
+
+
+def get_runner(request: Request) -> JobRunner:
+    return request.app.state.runner
+
+
+def require_api_key(request: Request) -> None:
+    """401 unless the request carries an accepted key (when keys are configured).
+
+    The key comes in ``X-API-Key`` or ``Authorization: Bearer``; only its
+    SHA-256 digest is compared, in constant time, against the configured ones.
+    """
+    digests = request.app.state.settings.api_keys
+    if not digests:
+        return
+    key = request.headers.get("x-api-key", "")
+    auth = request.headers.get("authorization", "")
+    if not key and auth.lower().startswith("bearer "):
+        key = auth[7:].strip()
+    if not key:
+        raise Problem(401, "Unauthorized", "an API key is required (X-API-Key or Authorization: Bearer)", "unauthorized",
+                      headers={"WWW-Authenticate": "Bearer"})
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    if not any(hmac.compare_digest(digest, d) for d in digests):
+        raise Problem(401, "Unauthorized", "the API key is not valid", "unauthorized", headers={"WWW-Authenticate": "Bearer"})
+
+
+class SyncSlots:
+    """Bounds synchronous scoring requests in flight; past the bound, 503."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._used = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._used >= self.limit:
+                raise Problem(503, "Busy", f"{self.limit} synchronous requests are already being scored; retry, or use /v1/jobs",
+                              "busy", headers={"Retry-After": "5"})
+            self._used += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._used -= 1
+
+
+def sync_slot(request: Request) -> Iterator[None]:
+    yield from request.app.state.sync_slots()
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PredictorDep = Annotated[Predictor, Depends(get_predictor)]
+StoreDep = Annotated[JobStore, Depends(get_store)]
+RunnerDep = Annotated[JobRunner, Depends(get_runner)]

@@ -3,31 +3,80 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MB = 1024 * 1024
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "unmask"
 
 
 class Settings(BaseSettings):
-    """Every knob of the service with its default; see the README's table."""
+    """Every knob of the service with its default; the README lists them."""
 
     model_config = SettingsConfigDict(env_prefix="UNMASK_", protected_namespaces=())
 
+    # model
     model: str = Field("default", description="bundled model name or checkpoint path")
     device: Optional[Literal["cpu", "cuda"]] = Field(None, description="None: CUDA when present")
     backend: Literal["auto", "torch", "onnx"] = "auto"
-    host: str = "127.0.0.1"
-    port: int = 8000
     aggregation: str = "confident"
     frames: int = Field(32, ge=1, le=512, description="frames sampled per video")
-    max_upload_mb: float = Field(200.0, gt=0, description="largest upload accepted")
-    max_files: int = Field(16, ge=1, description="files per synchronous request")
-    max_pixels: int = Field(50_000_000, gt=0, description="largest image or frame (decompression bombs)")
-    max_video_seconds: float = Field(300.0, gt=0, description="longest video accepted")
-    tmp_dir: Optional[Path] = Field(None, description="where uploads are spooled (None: system temp)")
     warmup: bool = True
+
+    # network
+    host: str = "127.0.0.1"
+    port: int = 8000
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, description="comma-separated origins")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated SHA-256 hex digests of accepted keys; empty: no auth"
+    )
+    log_format: Literal["text", "json"] = "text"
+
+    # limits (jobs and batches)
+    max_upload_mb: float = Field(1024.0, gt=0, description="largest upload to /v1/jobs")
+    max_pixels: int = Field(50_000_000, gt=0, description="largest image or video frame (decompression bombs)")
+    max_video_seconds: float = Field(3600.0, gt=0, description="longest video for a job")
+    # limits (synchronous endpoints): past these, the answer points to /v1/jobs
+    sync_max_upload_mb: float = Field(50.0, gt=0, description="largest upload to /v1/images or /v1/videos")
+    sync_max_video_seconds: float = Field(120.0, gt=0, description="longest video for /v1/videos")
+    sync_max_pending: int = Field(8, ge=1, description="synchronous requests scoring or waiting at once; more get 503")
+    max_files: int = Field(16, ge=1, description="files per synchronous request")
+
+    # jobs
+    data_dir: Path = Field(default_factory=_default_data_dir, description="jobs.db and kept uploads")
+    job_workers: int = Field(1, ge=1, description="jobs scored at once")
+    max_queue: int = Field(100, ge=1, description="queued jobs; past this POST /v1/jobs answers 429")
+    max_batch_files: int = Field(10_000, ge=1, description="files in one POST /v1/batches")
+    job_timeout_s: float = Field(1800.0, gt=0, description="a running job past this fails")
+    job_retention_s: float = Field(86_400.0, ge=0, description="uploads kept after their job ends")
+    job_max_attempts: int = Field(2, ge=1, description="starts of a job interrupted by restarts before it fails")
+    allowed_root: Optional[Path] = Field(None, description="server-side paths for jobs/batches must lie under this; None: off")
+    tmp_dir: Optional[Path] = Field(None, description="where synchronous uploads are spooled (None: system temp)")
+
+    @field_validator("cors_origins", "api_keys", mode="before")
+    @classmethod
+    def _split(cls, value):
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _hex_digests(cls, value: list[str]) -> list[str]:
+        for digest in value:
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower()):
+                raise ValueError("api_keys holds SHA-256 hex digests of keys (unmask keygen prints one), not keys")
+        return [v.lower() for v in value]
 
     @property
     def max_upload_bytes(self) -> int:
-        return int(self.max_upload_mb * 1024 * 1024)
+        return int(self.max_upload_mb * MB)
+
+    @property
+    def sync_max_upload_bytes(self) -> int:
+        return int(self.sync_max_upload_mb * MB)

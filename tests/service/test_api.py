@@ -11,9 +11,9 @@ PROBLEM = "application/problem+json"
 
 
 @pytest.fixture(scope="module")
-def client(tiny_checkpoint):
+def client(tiny_checkpoint, tmp_path_factory):
     predictor = Predictor(tiny_checkpoint, backend="torch")
-    settings = Settings(max_upload_mb=3.0, max_files=3, max_video_seconds=20)
+    settings = Settings(sync_max_upload_mb=3.0, max_files=3, sync_max_video_seconds=20, data_dir=tmp_path_factory.mktemp("data"))
     with TestClient(create_app(settings, predictor)) as c:
         yield c
 

@@ -1,10 +1,12 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and Prometheus metrics (no API key needed)."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ... import metrics
 from ..deps import PredictorDep
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz")
@@ -18,3 +20,13 @@ def readyz(predictor: PredictorDep) -> dict:
     """The model is loaded and the service can score (503 while loading)."""
     ref = predictor.model_ref
     return {"status": "ready", "model": {"name": ref.name, "version": ref.version, "architecture": ref.architecture}}
+
+
+@router.get("/metrics", response_class=Response)
+def prometheus(request: Request) -> Response:
+    """Prometheus text format: requests, latency, jobs by state, files and faces scored, model."""
+    store = getattr(request.app.state, "store", None)
+    if store is not None:
+        for state in ("queued", "running", "done", "failed", "cancelled"):
+            metrics.QUEUE.labels(state).set(store.count(state))
+    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Union
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, Depends, File, UploadFile
 
 from unmask.model.errors import MediaError
 from unmask.model.media import MediaKind, decode_image, probe_video
@@ -14,10 +14,12 @@ from unmask.model.results import MediaResult
 
 from ...problems import Problem, media_problem
 from ...uploads import saved_uploads
-from ..deps import PredictorDep, SettingsDep
+from ... import metrics
+from ..deps import PredictorDep, SettingsDep, sync_slot
 from ..examples import ERROR_RESPONSES, IMAGE_EXAMPLE
 
-router = APIRouter(prefix="/v1", tags=["scoring"])
+router = APIRouter(prefix="/v1", tags=["scoring"], dependencies=[Depends(sync_slot)])
+TO_JOBS = "; send larger files to POST /v1/jobs"
 Records = Union[MediaResult, list[MediaResult]]
 
 
@@ -29,7 +31,7 @@ def score_images(files: list[UploadFile] = File(..., description="one or more im
     with no face gets status "no_face" and no score.
     """
     _check_count(files, settings.max_files)
-    with saved_uploads(files, settings.max_upload_bytes, settings.tmp_dir) as saved:
+    with saved_uploads(files, settings.sync_max_upload_bytes, settings.tmp_dir, TO_JOBS) as saved:
         decoded = []
         for name, path, kind in saved:
             _expect(kind, "image", name)
@@ -40,7 +42,7 @@ def score_images(files: list[UploadFile] = File(..., description="one or more im
                 raise media_problem(exc, name) from exc
             decoded.append((name, image, (time.perf_counter() - started) * 1000))
     results = [predictor.score_frames([Frame(0, 0.0, img)], name, "image", decode_ms=ms) for name, img, ms in decoded]
-    return results[0] if len(results) == 1 else results
+    return _answer(results)
 
 
 @router.post("/videos", response_model=Records, responses=ERROR_RESPONSES)
@@ -52,16 +54,23 @@ def score_videos(files: list[UploadFile] = File(..., description="one or more vi
     """
     _check_count(files, settings.max_files)
     results = []
-    with saved_uploads(files, settings.max_upload_bytes, settings.tmp_dir) as saved:
+    with saved_uploads(files, settings.sync_max_upload_bytes, settings.tmp_dir, TO_JOBS) as saved:
         for name, path, kind in saved:
             _expect(kind, "video", name)
             try:
                 info = probe_video(path)
-                if info.duration > settings.max_video_seconds:
-                    raise Problem(413, "Limit exceeded", f"{name}: video lasts {info.duration:.1f} s, over the limit of {settings.max_video_seconds:g} s", "limit_exceeded")
+                if info.duration > settings.sync_max_video_seconds:
+                    detail = f"{name}: video lasts {info.duration:.1f} s, over the limit of {settings.sync_max_video_seconds:g} s{TO_JOBS}"
+                    raise Problem(413, "Limit exceeded", detail, "limit_exceeded")
                 results.append(predictor.score_media(path, name))
             except MediaError as exc:
                 raise media_problem(exc, name) from exc
+    return _answer(results)
+
+
+def _answer(results: list[MediaResult]) -> Records:
+    for result in results:
+        metrics.record_result(result)
     return results[0] if len(results) == 1 else results
 
 

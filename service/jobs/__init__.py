@@ -1,0 +1,1 @@
+"""Asynchronous jobs: a SQLite store and the worker that runs them."""
