@@ -63,8 +63,9 @@ def export_onnx(model: nn.Module, input_size: int, path: str | Path, opset: int 
     model = model.eval().cpu()
     dummy = torch.zeros(2, 3, input_size, input_size)
     with warnings.catch_warnings():
-        # We choose the TorchScript exporter on purpose (see dynamo= below).
-        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning)
+        # We choose the TorchScript exporter on purpose (see dynamo= below); it
+        # warns that it is legacy.
+        warnings.simplefilter("ignore", DeprecationWarning)
         _export(model, dummy, path, opset)
     return path
 

@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar on stderr (default: when --out is set)")
     score.add_argument("--frames", type=int, default=32, help="frames sampled per video (default 32)")
     score.add_argument("--aggregation", default="confident", help="mean, max or confident (default)")
+    score.add_argument("--engine", choices=["local", "ray"], default="local", help="ray: a Ray Data job (local instance, or --ray-address)")
+    score.add_argument("--actors", type=int, default=2, help="with --engine ray: model copies scoring at once (default 2)")
+    score.add_argument("--ray-address", default=None, help="with --engine ray: an existing cluster (auto, ray://host:10001)")
     score.set_defaults(func=cmd_score)
 
     export = sub.add_parser("export", help="export a checkpoint to ONNX and check parity")
@@ -178,11 +181,17 @@ def cmd_score(args) -> int:
         log.info("resuming %s: %d of %d files already scored", args.out, len(files) - len(todo), len(files))
     if not todo:
         return 0
-    predictor = Predictor(args.model, device=args.device, backend=args.backend, frames=args.frames, aggregation=args.aggregation)
+    if args.engine == "ray":
+        from .distributed import score_with_ray
+
+        results = score_with_ray(todo, args.model, args.frames, args.aggregation, args.actors, address=args.ray_address)
+    else:
+        predictor = Predictor(args.model, device=args.device, backend=args.backend, frames=args.frames, aggregation=args.aggregation)
+        results = score_many(predictor, todo)
     failed = 0
     show = args.progress if args.progress is not None else bool(args.out)
     with RecordWriter(args.out, fmt, append=bool(done)) as writer, progress_bar(len(todo), show) as bar:
-        for result in score_many(predictor, todo):
+        for result in results:
             failed += result.status == "error"
             writer.write(result)
             bar.update(1)

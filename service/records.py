@@ -33,9 +33,11 @@ def flat_row(result: MediaResult) -> dict:
 
 
 def already_scored(path: Path, fmt: str) -> set[str]:
-    """Paths recorded in an earlier run's output (a cut-off last line is ignored)."""
+    """Paths recorded in an earlier run's output; a line a killed run cut off is removed."""
     if not path.exists():
         return set()
+    if fmt == "jsonl":
+        _drop_partial_line(path)
     done = set()
     with path.open(newline="") as fh:
         if fmt == "csv":
@@ -59,8 +61,6 @@ class RecordWriter:
 
     def __enter__(self) -> "RecordWriter":
         if self.out is not None:
-            if self.append and self.fmt == "jsonl":
-                _drop_partial_line(self.out)
             self._fh = self.out.open("a" if self.append else "w", newline="")
         if self.fmt == "csv":
             self._csv = csv.DictWriter(self._fh, CSV_FIELDS)
