@@ -90,3 +90,24 @@ def test_video_limits(shared_data):
         list(read_video(clip, max_duration=5))
     with pytest.raises(MediaLimitError, match="pixels"):
         list(read_video(clip, max_pixels=1000))
+
+
+def _rotate_90(mp4: bytes) -> bytes:
+    """Set a 90-degree display matrix in the video track's tkhd box (as phones do)."""
+    import struct
+
+    out = bytearray(mp4)
+    pos = 0
+    while (pos := out.find(b"tkhd", pos + 1)) != -1:
+        matrix = pos + 4 + (52 if out[pos + 4] == 1 else 40)
+        width, height = struct.unpack(">II", out[matrix + 36 : matrix + 44])
+        if width:  # skip the audio track
+            out[matrix : matrix + 36] = struct.pack(">9i", 0, 65536, 0, -65536, 0, 0, height, 0, 1 << 30)
+    return bytes(out)
+
+
+def test_rotation_metadata_is_honoured(shared_data, tmp_path):
+    rotated = tmp_path / "rotated.mp4"
+    rotated.write_bytes(_rotate_90((shared_data / "clips" / "ffpp_real_004.mp4").read_bytes()))
+    frame = next(read_video(rotated, frames=1))
+    assert frame.image.shape == (1280, 720, 3)  # the file's pixels are 1280x720 landscape
