@@ -21,7 +21,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import torch
-
 from unmask.model.faces import crop_face
 from unmask.model.predictor import Predictor
 

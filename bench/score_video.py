@@ -22,7 +22,6 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import cv2
-
 from unmask.model.faces import FaceDetector
 from unmask.model.media import Frame, probe_video, sample_indices
 from unmask.model.predictor import Predictor

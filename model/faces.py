@@ -73,14 +73,14 @@ class FaceDetector:
         """Faces in several images; same-sized images go to MTCNN as one batch."""
         if not images:
             return []
-        scaled, factors = zip(*(self._downscale(img) for img in images))
+        scaled, factors = zip(*(self._downscale(img) for img in images), strict=True)
         shapes = {s.shape for s in scaled}
         if len(shapes) == 1 and len(scaled) > 1:
             boxes, probs, points = self._mtcnn.detect(np.stack(scaled), landmarks=True)
         else:
             results = [self._mtcnn.detect(s, landmarks=True) for s in scaled]
-            boxes, probs, points = (list(x) for x in zip(*results))
-        return [self._to_faces(b, p, l, f) for b, p, l, f in zip(boxes, probs, points, factors)]
+            boxes, probs, points = (list(x) for x in zip(*results, strict=True))
+        return [self._to_faces(b, p, pts, f) for b, p, pts, f in zip(boxes, probs, points, factors, strict=True)]
 
     def _downscale(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         longer = max(image.shape[:2])
@@ -97,7 +97,7 @@ class FaceDetector:
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4) / factor
         points = np.asarray(points, dtype=np.float32).reshape(-1, 5, 2) / factor
         probs = np.asarray(probs, dtype=np.float32).reshape(-1)
-        faces = [DetectedFace(b, float(p), l) for b, p, l in zip(boxes, probs, points)]
+        faces = [DetectedFace(b, float(p), pts) for b, p, pts in zip(boxes, probs, points, strict=True)]
         kept = [f for f in faces if f.probability >= self.min_probability and f.size >= self.min_size]
         kept.sort(key=lambda f: f.probability, reverse=True)
         return kept[: self.max_faces]

@@ -251,9 +251,9 @@ class Predictor:
         frames_out: list[FrameResult] = []
         by_track: dict[int, list[tuple[float, float]]] = defaultdict(list)  # id -> (time, score)
         cursor = 0
-        for (index, when, faces), ids in zip(kept, track_ids):
+        for (index, when, faces), ids in zip(kept, track_ids, strict=True):
             face_results = []
-            for face, track in zip(faces, ids):
+            for face, track in zip(faces, ids, strict=True):
                 score = float(scores[cursor])
                 cursor += 1
                 face_results.append(

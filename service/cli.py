@@ -222,7 +222,6 @@ def cmd_extract(args) -> int:
 
 def cmd_export(args) -> int:
     import numpy as np
-
     from unmask.model.backends import OnnxBackend, TorchBackend, export_onnx
     from unmask.model.checkpoint import load_checkpoint, resolve_checkpoint
 

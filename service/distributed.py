@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
-
 from unmask.model.results import MediaResult
 
 log = logging.getLogger(__name__)
@@ -30,7 +29,6 @@ class ScoreActor:
 
     def __init__(self, model: str | None, frames: int, aggregation: str, threads: int) -> None:
         import torch
-
         from unmask.model.predictor import Predictor
 
         torch.set_num_threads(threads)

@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-
 from unmask.model import __version__
 from unmask.model.predictor import Predictor
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Literal, Optional
 
 from pydantic import BaseModel
-
 from unmask.model.results import MediaResult
 
 from .jobs.store import Job, JobState

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Iterator
 
 from fastapi import UploadFile
-
 from unmask.model.errors import MediaError
 from unmask.model.media import MediaKind, sniff
 

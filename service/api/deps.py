@@ -8,7 +8,6 @@ import threading
 from typing import Annotated, Iterator
 
 from fastapi import Depends, Request
-
 from unmask.model.predictor import Predictor
 
 from ..core.config import Settings

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-
 from unmask.service.core.config import Settings
 from unmask.service.main import create_app
 

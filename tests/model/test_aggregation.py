@@ -1,5 +1,4 @@
 import pytest
-
 from unmask.model.aggregation import confident, get_strategy, list_strategies
 
 

@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from unmask.model.architectures import create_model, default_config, list_architectures
 
 

@@ -2,7 +2,6 @@ import json
 
 import pytest
 import torch
-
 from unmask.model.architectures import create_model, default_config
 from unmask.model.checkpoint import (
     BUNDLED_DIR,

@@ -6,7 +6,6 @@ import random
 import cv2
 import numpy as np
 import pytest
-
 from unmask.model.config import CropConfig
 from unmask.model.faces import FaceDetector, crop_box, crop_face
 from unmask.model.tracker import box_iou

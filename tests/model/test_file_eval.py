@@ -1,5 +1,4 @@
 import pytest
-
 from unmask.model.results import FaceResult, FrameResult, MediaResult
 from unmask.training.file_eval import file_score
 

@@ -3,7 +3,6 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-
 from unmask.model.errors import CorruptMediaError, MediaLimitError, UnsupportedMediaError
 from unmask.model.media import decode_image, read_video, sample_indices, sniff, sniff_file
 

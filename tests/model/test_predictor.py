@@ -3,7 +3,6 @@
 import cv2
 import numpy as np
 import pytest
-
 from unmask.model.backends import OnnxBackend, TorchBackend, export_onnx
 from unmask.model.checkpoint import load_checkpoint
 from unmask.model.predictor import Predictor

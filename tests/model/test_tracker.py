@@ -1,5 +1,4 @@
 import numpy as np
-
 from unmask.model.tracker import box_iou, link_tracks
 
 

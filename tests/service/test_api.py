@@ -2,7 +2,6 @@
 
 import pytest
 from fastapi.testclient import TestClient
-
 from unmask.model.predictor import Predictor
 from unmask.service.core.config import Settings
 from unmask.service.main import create_app

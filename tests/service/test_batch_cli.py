@@ -4,7 +4,6 @@ import csv
 import json
 
 import pytest
-
 from unmask.model.predictor import Predictor
 from unmask.service.cli import main
 
@@ -39,7 +38,8 @@ def test_batch_resume_scores_only_new_files(batch_dir, tiny_checkpoint, tmp_path
     base = ["-q", "score", "--out", str(out), "--model", str(tiny_checkpoint), "--no-progress"]
     assert main(base[:2] + first + base[2:]) == 0
     assert main(base[:2] + [str(batch_dir / "dfdc_real_lynaeydofd_fr0.jpg"), str(batch_dir / "dfdc_fake_mqzvfufzoq_fr0.jpg")] + base[2:]) == 0
-    rows = list(csv.DictReader(out.open()))
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
     assert [r["path"] for r in rows] == first + [str(batch_dir / "dfdc_fake_mqzvfufzoq_fr0.jpg")]
     assert all(r["status"] == "ok" and 0 <= float(r["score"]) <= 1 for r in rows)
 

@@ -4,7 +4,6 @@ import csv
 import json
 
 import cv2
-
 from unmask.service.cli import main
 
 

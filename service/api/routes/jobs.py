@@ -6,14 +6,13 @@ import uuid
 from typing import Optional
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
-
 from unmask.model.errors import MediaError
 from unmask.model.media import check_image, probe_video, sniff_file
 
+from ...paths import resolve_under_root
 from ...problems import Problem, media_problem
 from ...schemas import JobPublic
 from ...uploads import save_upload
-from ...paths import resolve_under_root
 from ..deps import RunnerDep, SettingsDep, StoreDep
 from ..examples import ERROR_RESPONSES
 

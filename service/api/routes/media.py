@@ -6,15 +6,13 @@ import time
 from typing import Union
 
 from fastapi import APIRouter, Depends, File, UploadFile
-
 from unmask.model.errors import MediaError
-from unmask.model.media import MediaKind, decode_image, probe_video
-from unmask.model.media import Frame
+from unmask.model.media import Frame, MediaKind, decode_image, probe_video
 from unmask.model.results import MediaResult
 
+from ... import metrics
 from ...problems import Problem, media_problem
 from ...uploads import saved_uploads
-from ... import metrics
 from ..deps import PredictorDep, SettingsDep, sync_slot
 from ..examples import ERROR_RESPONSES, IMAGE_EXAMPLE
 
