@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--format", choices=["jsonl", "table", "csv"], default=None, help="default: from --out's suffix; else table on a terminal, jsonl otherwise")
     score.add_argument("--out", type=Path, help="write records here (.jsonl, or .csv for a flat table); a rerun resumes it")
     score.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar on stderr (default: when --out is set)")
-    score.add_argument("--frames", type=int, default=32, help="frames sampled per video (default 32)")
+    score.add_argument("--frames", type=int, default=32, help="frames sampled evenly per video (default 32)")
+    score.add_argument("--fps", type=float, default=None, help="sample this many frames per second instead of --frames")
     score.add_argument("--aggregation", default="confident", help="mean, max or confident (default)")
     score.add_argument("--engine", choices=["local", "ray"], default="local", help="ray: a Ray Data job (local instance, or --ray-address)")
     score.add_argument("--actors", type=int, default=2, help="with --engine ray: model copies scoring at once (default 2)")
@@ -184,9 +185,12 @@ def cmd_score(args) -> int:
     if args.engine == "ray":
         from .distributed import score_with_ray
 
+        if args.fps:
+            raise UsageError("--fps is not supported with --engine ray yet; use --frames")
         results = score_with_ray(todo, args.model, args.frames, args.aggregation, args.actors, address=args.ray_address)
     else:
-        predictor = Predictor(args.model, device=args.device, backend=args.backend, frames=args.frames, aggregation=args.aggregation)
+        predictor = Predictor(args.model, device=args.device, backend=args.backend, frames=args.frames,
+                              sample_fps=args.fps, aggregation=args.aggregation)
         results = score_many(predictor, todo)
     failed = 0
     show = args.progress if args.progress is not None else bool(args.out)

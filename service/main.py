@@ -34,6 +34,7 @@ def load_predictor(settings: Settings) -> Predictor:
         backend=settings.backend,
         aggregation=settings.aggregation,
         frames=settings.frames,
+        sample_fps=settings.sample_fps,
         max_pixels=settings.max_pixels,
         max_duration=settings.max_video_seconds,
     )

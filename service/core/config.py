@@ -25,7 +25,8 @@ class Settings(BaseSettings):
     device: Optional[Literal["cpu", "cuda"]] = Field(None, description="None: CUDA when present")
     backend: Literal["auto", "torch", "onnx"] = "auto"
     aggregation: str = "confident"
-    frames: int = Field(32, ge=1, le=512, description="frames sampled per video")
+    frames: int = Field(32, ge=1, le=512, description="frames sampled evenly per video")
+    sample_fps: Optional[float] = Field(None, gt=0, le=60, description="sample this many frames per second instead")
     warmup: bool = True
 
     # network

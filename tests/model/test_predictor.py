@@ -125,3 +125,11 @@ def test_score_many_stops_cleanly_when_the_caller_stops(predictor, shared_data):
     stream = score_many(predictor, frames, prefetch=1)
     assert next(stream).status == "ok"
     stream.close()  # the producer thread must not hang on its full queue
+
+
+def test_sampling_by_frame_rate(tiny_checkpoint, predictor, shared_data):
+    by_fps = Predictor(tiny_checkpoint, backend="torch", sample_fps=1.0, detector=predictor.detector)
+    result = by_fps.score_file(shared_data / "clips" / "ffpp_real_004.mp4")  # 12.4 s at 25 fps
+    assert len(result.frames) == 12
+    gaps = {round(b.time - a.time, 2) for a, b in zip(result.frames, result.frames[1:])}
+    assert gaps == {1.0}
