@@ -48,14 +48,22 @@ def tiny_data(tmp_path, data_dir):
     return root
 
 
-@pytest.mark.slow
 def test_two_step_train_writes_loadable_checkpoint(tiny_data, tmp_path):
     from unmask.training.loop import TrainConfig, train
 
     cfg = TrainConfig(
-        data=str(tiny_data), out_dir=str(tmp_path / "run"), init="none", input_size=64, epochs=1,
-        samples_per_epoch=8, batch_size=4, warmup_steps=1, workers=0, threads=2,
-        landmark_cache=str(tmp_path / "lm.npy"), command="test",
+        data=str(tiny_data),
+        out_dir=str(tmp_path / "run"),
+        init="none",
+        input_size=64,
+        epochs=1,
+        samples_per_epoch=8,
+        batch_size=4,
+        warmup_steps=1,
+        workers=0,
+        threads=2,
+        landmark_cache=str(tmp_path / "lm.npy"),
+        command="test",
     )
     path = train(cfg)
     model, info = load_checkpoint(path)
@@ -67,7 +75,6 @@ def test_two_step_train_writes_loadable_checkpoint(tiny_data, tmp_path):
     json.loads(path.with_suffix(".json").read_text())
 
 
-@pytest.mark.slow
 def test_eval_command_reports_json(tiny_data, tmp_path, monkeypatch):
     import argparse
 

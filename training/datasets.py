@@ -1,0 +1,162 @@
+"""Training data: DFDC face crops (split by group), UTKFace reals, and on-the-fly SBI fakes.
+
+Labels: 0 = real, 1 = fake. Each item is ``(tensor, label, source)`` where
+source is one of ``dfdc_real``, ``utk_real``, ``dfdc_fake``, ``sbi``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .landmarks import read_rgb
+from .sbi import self_blend
+from .transforms import augment, resize, to_tensor
+
+log = logging.getLogger(__name__)
+
+VAL_PERMILLE = 100  # groups whose hash falls below this (out of 1000) are validation
+
+
+class DataError(RuntimeError):
+    """The data folder is missing something or is malformed."""
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    path: str
+    label: int  # 0 real, 1 fake
+    group: str
+    source: str
+
+
+def is_val_group(group: str, val_permille: int = VAL_PERMILLE) -> bool:
+    """Deterministic split rule: sha1(group) mod 1000 < val_permille -> validation."""
+    return int(hashlib.sha1(group.encode("utf-8")).hexdigest()[:8], 16) % 1000 < val_permille
+
+
+def dfdc_records(data_dir: str | Path, split: str, val_permille: int = VAL_PERMILLE) -> list[FaceRecord]:
+    """DFDC crops of one split (``train``, ``val`` or ``all``), split by group, never by file."""
+    if split not in {"train", "val", "all"}:
+        raise ValueError(f"split must be train, val or all, not {split!r}")
+    root = Path(data_dir) / "dfdc_faces"
+    labels = root / "labels.csv"
+    if not labels.is_file():
+        raise DataError(f"{labels}: not found (is --data the shared data folder?)")
+    out = []
+    with labels.open(newline="") as f:
+        for row in csv.DictReader(f):
+            if row["label"] not in {"real", "fake"}:
+                raise DataError(f"{labels}: bad label {row['label']!r}")
+            val = is_val_group(row["group"], val_permille)
+            if split == "all" or (split == "val") == val:
+                label = int(row["label"] == "fake")
+                out.append(FaceRecord(str(root / row["path"]), label, row["group"], "dfdc_fake" if label else "dfdc_real"))
+    return out
+
+
+def utk_records(data_dir: str | Path) -> list[FaceRecord]:
+    """All UTKFace crops (real)."""
+    root = Path(data_dir) / "utkface"
+    if not root.is_dir():
+        raise DataError(f"{root}: not found")
+    return [FaceRecord(str(p), 0, p.name, "utk_real") for p in sorted(root.glob("*.jpg"))]
+
+
+@dataclass
+class Mix:
+    """Share of each kind of item in an epoch (normalised), and of UTKFace among reals and SBI sources."""
+
+    real: float = 0.5
+    dfdc_fake: float = 0.25
+    sbi: float = 0.25
+    utk_share: float = 0.33
+
+
+class TrainDataset(Dataset):
+    """``length`` items per epoch drawn per ``mix``; SBI fakes are made on the fly from reals.
+
+    Call ``set_epoch`` before each epoch (before the DataLoader iterator is made);
+    item ``i`` of epoch ``e`` is deterministic given the seed.
+    """
+
+    def __init__(
+        self,
+        dfdc_reals: list[FaceRecord],
+        utk_reals: list[FaceRecord],
+        dfdc_fakes: list[FaceRecord],
+        landmarks: dict[str, np.ndarray],
+        length: int,
+        size: int,
+        mean,
+        std,
+        mix: Mix | None = None,
+        seed: int = 0,
+    ) -> None:
+        if not dfdc_fakes or not (dfdc_reals or utk_reals):
+            raise DataError("need DFDC fakes and some real faces")
+        self.dfdc_reals, self.utk_reals, self.dfdc_fakes = dfdc_reals, utk_reals, dfdc_fakes
+        self.landmarks = landmarks
+        self.length, self.size, self.mean, self.std = length, size, mean, std
+        self.mix, self.seed = mix or Mix(), seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        rng = np.random.default_rng((self.seed, epoch, 1))
+        p = np.array([self.mix.real, self.mix.dfdc_fake, self.mix.sbi], dtype=np.float64)
+        self.kinds = rng.choice(3, size=self.length, p=p / p.sum())
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _pick_real(self, rng: np.random.Generator) -> FaceRecord:
+        use_utk = not self.dfdc_reals or (self.utk_reals and rng.random() < self.mix.utk_share)
+        pool = self.utk_reals if use_utk else self.dfdc_reals
+        return pool[rng.integers(len(pool))]
+
+    def __getitem__(self, i: int):
+        rng = np.random.default_rng((self.seed, self.epoch, 2, i))
+        kind = self.kinds[i]
+        if kind == 1:
+            rec = self.dfdc_fakes[rng.integers(len(self.dfdc_fakes))]
+            img, label, source = read_rgb(rec.path), 1, rec.source
+        else:
+            rec = self._pick_real(rng)
+            img = read_rgb(rec.path)
+            if kind == 2:
+                img, _ = self_blend(img, self.landmarks[rec.path], rng)
+                label, source = 1, "sbi"
+            else:
+                label, source = 0, rec.source
+        img = augment(img, self.size, rng)
+        return to_tensor(img, self.mean, self.std), torch.tensor(float(label)), source
+
+
+class EvalDataset(Dataset):
+    """Fixed records, resized only; with ``sbi=True`` each (real) record becomes a fixed SBI fake."""
+
+    def __init__(self, records: list[FaceRecord], size: int, mean, std, landmarks=None, sbi=False, seed=1234):
+        if sbi and landmarks is None:
+            raise ValueError("SBI evaluation needs landmarks")
+        self.records, self.size, self.mean, self.std = records, size, mean, std
+        self.landmarks, self.sbi, self.seed = landmarks, sbi, seed
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int):
+        rec = self.records[i]
+        img = read_rgb(rec.path)
+        label = rec.label
+        if self.sbi:
+            img, _ = self_blend(img, self.landmarks[rec.path], np.random.default_rng((self.seed, i)))
+            label = 1
+        return to_tensor(resize(img, self.size), self.mean, self.std), torch.tensor(float(label)), rec.source
