@@ -9,6 +9,10 @@ sigmoid is the probability that the face is fake.
                           with a class token ("ViT head")
     lite0                 tf_efficientnet_lite0 at 224 px, light enough for CPUs
     efficientnet_b0       EfficientNet-B0 at 224 px, the other light option
+
+Any of them takes ``cbam=True``: CBAM attention (channel then spatial) on the
+final feature map before pooling. Off by default, so existing checkpoints
+load unchanged; a checkpoint records it in ``architecture_kwargs``.
 """
 
 from __future__ import annotations
@@ -59,18 +63,38 @@ def _check_name(name: str) -> None:
         raise ValueError(f"unknown architecture {name!r}; known: {', '.join(list_architectures())}")
 
 
+class CBAM(nn.Module):
+    """Convolutional Block Attention Module (Woo et al. 2018): channel, then spatial attention."""
+
+    def __init__(self, channels: int, reduction: int = 16, kernel_size: int = 7) -> None:
+        super().__init__()
+        hidden = max(8, channels // reduction)
+        self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1))
+        self.spatial = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x * torch.sigmoid(self.mlp(x.mean((2, 3), keepdim=True)) + self.mlp(x.amax((2, 3), keepdim=True)))
+        pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
+        return x * torch.sigmoid(self.spatial(pooled))
+
+
 class DeepfakeDetector(nn.Module):
     """A timm backbone plus a one-logit head. ``forward`` returns logits (N,)."""
 
-    def __init__(self, backbone: str, drop_rate: float = 0.2, **timm_kwargs) -> None:
+    def __init__(self, backbone: str, drop_rate: float = 0.2, cbam: bool = False, **timm_kwargs) -> None:
         super().__init__()
         self.backbone = timm.create_model(
             backbone, pretrained=False, num_classes=0, drop_rate=drop_rate, **timm_kwargs
         )
+        self.cbam = CBAM(self.backbone.num_features) if cbam else None
         self.head = nn.Linear(self.backbone.num_features, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x)).squeeze(1)
+        if self.cbam is None:
+            feats = self.backbone(x)
+        else:
+            feats = self.backbone.forward_head(self.cbam(self.backbone.forward_features(x)), pre_logits=True)
+        return self.head(feats).squeeze(1)
 
 
 class ViTHeadDetector(nn.Module):
@@ -83,10 +107,12 @@ class ViTHeadDetector(nn.Module):
         depth: int = 2,
         heads: int = 8,
         max_tokens: int = 256,
+        cbam: bool = False,
     ) -> None:
         super().__init__()
         self.backbone = timm.create_model(backbone, pretrained=False, features_only=True, out_indices=(-1,))
         channels = self.backbone.feature_info.channels()[-1]
+        self.cbam = CBAM(channels) if cbam else None
         self.project = nn.Conv2d(channels, dim, kernel_size=1)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, max_tokens + 1, dim))
@@ -97,7 +123,10 @@ class ViTHeadDetector(nn.Module):
         self.head = nn.Linear(dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feats = self.project(self.backbone(x)[-1])  # (N, dim, H, W)
+        feats = self.backbone(x)[-1]
+        if self.cbam is not None:
+            feats = self.cbam(feats)
+        feats = self.project(feats)  # (N, dim, H, W)
         tokens = feats.flatten(2).transpose(1, 2)  # (N, H*W, dim)
         if tokens.shape[1] + 1 > self.pos_embed.shape[1]:
             raise ValueError(f"input gives {tokens.shape[1]} tokens, more than the head's {self.pos_embed.shape[1] - 1}")

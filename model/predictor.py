@@ -76,6 +76,8 @@ class Predictor:
         max_pixels: images or video frames larger than this are refused.
         max_duration: videos longer than this (seconds) are refused.
         detector: a FaceDetector to share (None: a new one on ``device``).
+        min_track_fraction: a track seen in fewer than this fraction of the
+            sampled frames is reported but does not set the file's score.
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class Predictor:
         max_pixels: int = 50_000_000,
         max_duration: float | None = None,
         detector: FaceDetector | None = None,
+        min_track_fraction: float = 0.25,
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
@@ -106,6 +109,7 @@ class Predictor:
         if unknown or not self.tta:
             raise ValueError(f"unknown or empty TTA {unknown or self.tta}; known: {', '.join(TTA_OPS)}")
         self.frames, self.sample_fps = frames, sample_fps
+        self.min_track_fraction = min_track_fraction
         self.batch_size = batch_size
         self.max_pixels, self.max_duration = max_pixels, max_duration
         if backend == "auto":
@@ -267,6 +271,10 @@ class Predictor:
                 )
                 by_track[track].append((when, score))
             frames_out.append(FrameResult(index=index, time=when, faces=face_results))
+        # Tracks seen in under min_track_fraction of the frames do not set the
+        # verdict (unless no track is seen that often).
+        needed = self.min_track_fraction * len(kept)
+        persistent = {tid for tid, members in by_track.items() if len(members) >= needed}
         tracks = [
             TrackResult(
                 id=tid,
@@ -274,6 +282,7 @@ class Predictor:
                 frames=len(members),
                 start=members[0][0],
                 end=members[-1][0],
+                counted=tid in persistent or not persistent,
             )
             for tid, members in sorted(by_track.items())
         ]
@@ -288,7 +297,7 @@ class Predictor:
         )
         if not tracks:
             return MediaResult(status="no_face", **common)  # type: ignore[arg-type]
-        return MediaResult(status="ok", score=max(t.score for t in tracks), **common)  # type: ignore[arg-type]
+        return MediaResult(status="ok", score=max(t.score for t in tracks if t.counted), **common)  # type: ignore[arg-type]
 
     def _cached_onnx(self, model) -> Path:
         digest = hashlib.sha256(self.weights_path.read_bytes()).hexdigest()[:16]

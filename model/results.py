@@ -48,13 +48,19 @@ class FrameResult:
 
 @dataclass
 class TrackResult:
-    """One person across frames: aggregated score, face count, first and last time."""
+    """One person across frames: aggregated score, face count, first and last time.
+
+    ``counted`` says whether the track sets the file's score: a track seen in
+    too few of the sampled frames (an intermittent false face, a passer-by) is
+    reported but does not decide the verdict.
+    """
 
     id: int
     score: float
     frames: int
     start: float
     end: float
+    counted: bool = True
 
 
 @dataclass

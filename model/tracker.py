@@ -36,7 +36,11 @@ class _Track:
 
 
 def link_tracks(
-    frames_boxes: list[list[np.ndarray]], min_iou: float = 0.2, max_distance: float = 0.6, max_gap: int = 4
+    frames_boxes: list[list[np.ndarray]],
+    min_iou: float = 0.2,
+    max_distance: float = 0.6,
+    max_gap: int = 4,
+    same_place_iou: float = 0.5,
 ) -> list[list[int]]:
     """Track id for every face: ``result[frame][face]``.
 
@@ -44,18 +48,20 @@ def link_tracks(
         frames_boxes: boxes per kept frame, in frame order.
         min_iou: overlap above which a face continues a track.
         max_distance: else, centre distance (in box sides) under which it does.
-        max_gap: a track not seen for more than this many kept frames ends.
+        max_gap: after this many kept frames unseen, a track continues only
+            with a face at the same place (``same_place_iou``): an intermittent
+            detection of a still face or object stays one track.
     """
     tracks: list[_Track] = []
     ids: list[list[int]] = []
     for t, boxes in enumerate(frames_boxes):
-        active = [tr for tr in tracks if t - tr.last_frame <= max_gap]
         pairs = []
         for fi, box in enumerate(boxes):
-            for tr in active:
+            for tr in tracks:
                 iou = box_iou(box, tr.last_box)
                 dist = _centre_distance(box, tr.last_box)
-                if iou >= min_iou or dist <= max_distance:
+                recent = t - tr.last_frame <= max_gap
+                if (recent and (iou >= min_iou or dist <= max_distance)) or iou >= same_place_iou:
                     pairs.append((iou, -dist, fi, tr))
         pairs.sort(key=lambda p: (p[0], p[1]), reverse=True)
         frame_ids = [-1] * len(boxes)

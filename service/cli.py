@@ -42,10 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     from unmask.model.checkpoint import CheckpointError
+    from unmask.training.errors import TrainingError
 
     try:
         return int(args.func(args) or 0)
-    except (UsageError, CheckpointError, FileNotFoundError) as exc:
+    except (UsageError, CheckpointError, FileNotFoundError, TrainingError) as exc:
         print(f"unmask: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -24,15 +24,16 @@ from .metrics import log_loss, roc_auc
 
 
 def file_score(result: MediaResult, strategy: str) -> float | None:
-    """The file score under ``strategy``: max over tracks of the strategy over each track's faces."""
+    """The file score under ``strategy``: max over counted tracks of the strategy over each track's faces."""
     if result.status != "ok":
         return None
+    counted = {t.id for t in result.tracks if t.counted} or {t.id for t in result.tracks}
     per_track: dict[int, list[float]] = {}
     for frame in result.frames:
         for face in frame.faces:
             per_track.setdefault(face.track, []).append(face.score)
     aggregate = get_strategy(strategy)
-    return max(aggregate(scores) for scores in per_track.values())
+    return max(aggregate(scores) for track, scores in per_track.items() if track in counted or not result.tracks)
 
 
 def evaluate_files(predictor: Predictor, labels_csv: Path) -> dict:

@@ -53,7 +53,7 @@ IMAGE_EXAMPLE = {
                         ],
                     }
                 ],
-                "tracks": [{"id": 0, "score": 0.91, "frames": 1, "start": 0.0, "end": 0.0}],
+                "tracks": [{"id": 0, "score": 0.91, "frames": 1, "start": 0.0, "end": 0.0, "counted": True}],
                 "timings_ms": {"decode": 31.0, "detect": 410.0, "classify": 50.0, "total": 491.0},
             }
         }

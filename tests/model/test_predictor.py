@@ -133,3 +133,17 @@ def test_sampling_by_frame_rate(tiny_checkpoint, predictor, shared_data):
     assert len(result.frames) == 12
     gaps = {round(b.time - a.time, 2) for a, b in zip(result.frames, result.frames[1:])}
     assert gaps == {1.0}
+
+
+def test_a_rarely_seen_track_is_reported_but_does_not_set_the_verdict(predictor):
+    from unmask.model.faces import DetectedFace
+
+    def face(x):
+        return DetectedFace(np.array([x, 100, x + 100, 200]), 0.99, np.zeros((5, 2)))
+
+    kept = [(i, i * 0.5, [face(100)] + ([face(600)] if i == 3 else [])) for i in range(8)]
+    scores = np.array([0.2] * 4 + [0.9] + [0.2] * 4)  # the passer-by in frame 3 scores 0.9
+    result = predictor._assemble(kept, scores, "clip.mp4", "video")
+    main, passer = result.tracks
+    assert (main.frames, main.counted) == (8, True) and (passer.frames, passer.counted) == (1, False)
+    assert result.score == pytest.approx(0.2) and passer.score == pytest.approx(0.9)

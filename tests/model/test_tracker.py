@@ -21,9 +21,12 @@ def test_a_moving_face_stays_one_track_and_order_does_not_matter():
     assert ids[-1] == [1, 0]
 
 
-def test_track_ends_after_a_long_gap():
-    frames = [[_box(100, 100)]] + [[] for _ in range(6)] + [[_box(100, 100)]]
-    assert link_tracks(frames, max_gap=4)[-1] == [1]
+def test_after_a_long_gap_only_the_same_place_continues_a_track():
+    frames = [[_box(100, 100)]] + [[] for _ in range(6)] + [[_box(100, 100)], [_box(160, 100)]]
+    ids = link_tracks(frames, max_gap=4)
+    assert ids[-2] == [0]  # an intermittent still face stays one track
+    near = [[_box(100, 100)]] + [[] for _ in range(6)] + [[_box(150, 100)]]  # moved: IoU 0.33
+    assert link_tracks(near, max_gap=4)[-1] == [1]
 
 
 def test_iou():
