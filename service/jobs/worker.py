@@ -43,7 +43,7 @@ class JobRunner:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._loop, name=f"unmask-job-{i}", daemon=True) for i in range(threads)]
-        self._last_sweep = 0.0
+        self._last_sweep = float("-inf")
 
     def start(self) -> None:
         for t in self._threads:
