@@ -106,3 +106,14 @@ def test_openapi_documents_examples_and_problems(client):
     assert post["responses"]["200"]["content"]["application/json"]["example"]["status"] == "ok"
     assert PROBLEM in post["responses"]["415"]["content"]
     assert "MediaResult" in spec["components"]["schemas"]
+
+
+def test_cors_allows_only_configured_origins(tiny_checkpoint, tmp_path):
+    predictor = Predictor(tiny_checkpoint, backend="torch")
+    settings = Settings(cors_origins=["https://desk.example"], data_dir=tmp_path)
+    with TestClient(create_app(settings, predictor)) as c:
+        preflight = {"Access-Control-Request-Method": "POST"}
+        ok = c.options("/v1/images", headers={"Origin": "https://desk.example", **preflight})
+        assert ok.headers["access-control-allow-origin"] == "https://desk.example"
+        other = c.options("/v1/images", headers={"Origin": "https://evil.example", **preflight})
+        assert "access-control-allow-origin" not in other.headers
