@@ -108,5 +108,6 @@ def test_cli_scores_every_shared_clip_with_tracks_and_times(shared_data):
         times = [f["time"] for f in r["frames"]]
         assert len(times) == 16 and times == sorted(times) and times[0] > 0
         assert r["tracks"] and max(t["frames"] for t in r["tracks"]) >= 12
-        assert r["score"] == max(t["score"] for t in r["tracks"])
+        assert r["score"] == max(t["score"] for t in r["tracks"] if t["counted"])
+        assert any(t["counted"] and t["frames"] >= 4 for t in r["tracks"])
         assert all(t["start"] <= t["end"] for t in r["tracks"])
