@@ -110,3 +110,19 @@ def test_rotation_metadata_is_honoured(shared_data, tmp_path):
     rotated.write_bytes(_rotate_90((shared_data / "clips" / "ffpp_real_004.mp4").read_bytes()))
     frame = next(read_video(rotated, frames=1))
     assert frame.image.shape == (1280, 720, 3)  # the file's pixels are 1280x720 landscape
+
+
+@pytest.mark.parametrize("suffix, fourcc, kind", [("mov", "mp4v", "mov"), ("avi", "MJPG", "avi"), ("mkv", "MJPG", "mkv"), ("webm", "VP80", "webm")])
+def test_every_supported_container_is_sniffed_and_read(shared_data, tmp_path, suffix, fourcc, kind):
+    import cv2
+
+    path = tmp_path / f"clip.{suffix}"
+    cap = cv2.VideoCapture(str(shared_data / "clips" / "ffpp_real_004.mp4"))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 25, (320, 180))
+    for _ in range(20):
+        ok, frame = cap.read()
+        writer.write(cv2.resize(frame, (320, 180)))
+    writer.release()
+    assert sniff_file(path) == ("video", kind)
+    frames = list(read_video(path, frames=8))
+    assert len(frames) == 8 and frames[0].image.shape == (180, 320, 3)

@@ -117,3 +117,17 @@ def test_cors_allows_only_configured_origins(tiny_checkpoint, tmp_path):
         assert ok.headers["access-control-allow-origin"] == "https://desk.example"
         other = c.options("/v1/images", headers={"Origin": "https://evil.example", **preflight})
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_webm_upload_is_scored(client, shared_data, tmp_path):
+    import cv2
+
+    path = tmp_path / "clip.webm"
+    cap = cv2.VideoCapture(str(shared_data / "clips" / "ffpp_real_004.mp4"))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP80"), 25, (640, 360))
+    for _ in range(30):
+        writer.write(cv2.resize(cap.read()[1], (640, 360)))
+    writer.release()
+    r = client.post("/v1/videos", files=[("files", ("clip.webm", path.read_bytes(), "video/webm"))])
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "ok" and len(r.json()["frames"]) == 30
