@@ -1,131 +1,204 @@
-"""The ``train`` and ``eval`` subcommands, registered on the unmask CLI's argparse subparsers."""
+"""The ``train`` and ``eval`` subcommands, registered on the unmask CLI's argparse subparsers.
+
+    unmask train --config run.toml --epochs 2            # flags override the file
+    unmask train --init default --finetune --manifest new/manifest.csv --out runs/ft
+    unmask eval runs/ft/epoch2.safetensors --manifest test.csv --out report.json --roc roc.png
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import shlex
 import sys
 from pathlib import Path
 
+from .errors import MissingExtraError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_DATA = "../shared/data"  # relative to the working directory
+S = argparse.SUPPRESS
 
 
-def _data_dir(value: str) -> str:
-    path = (Path.cwd() / value).resolve()
-    if not (path / "dfdc_faces" / "labels.csv").is_file():
-        raise argparse.ArgumentTypeError(f"{path}: no dfdc_faces/labels.csv (point --data at the shared data folder)")
-    return str(path)
+def _flag(p, name: str, key: str, kind=str, help: str = "", **kw) -> None:
+    p.add_argument(name, dest=key, type=kind, default=S, help=help, **kw)
 
 
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``train``: fit a detector on DFDC crops + SBI fakes."""
-    from .loop import TrainConfig
-
-    d = TrainConfig()
-    p = subparsers.add_parser("train", help="train a detector on DFDC face crops and self-blended fakes")
-    p.add_argument("--architecture", default=d.architecture)
-    p.add_argument("--input-size", type=int, default=d.input_size, help="0: the architecture's default")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--samples-per-epoch", type=int, default=d.samples_per_epoch)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
-    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
-    p.add_argument("--amp", choices=["none", "bf16", "fp16"], default=d.amp, help="autocast dtype (CUDA)")
-    p.add_argument("--workers", type=int, default=d.workers)
-    p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0: default)")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--val-limit", type=int, default=d.val_limit, help="cap val crops per class (0: all)")
-    p.add_argument("--name", default=d.name, help="checkpoint name in the metadata")
-    p.add_argument("--out", default=d.out_dir, help="run folder (checkpoints, metrics.csv)")
-    p.add_argument("--data", type=_data_dir, default=DEFAULT_DATA, help="shared data folder")
-    p.add_argument("--init", default=d.init, help="imagenet, none, or a checkpoint path to fine-tune")
+    """Register ``train``: a config file (TOML) plus flags that override it."""
+    p = subparsers.add_parser("train", help="train or fine-tune a detector (config file + flags)",
+                              description="Train a detector. Precedence: defaults < --finetune preset < --config < flags.")
+    _flag(p, "--config", "config_file", help="TOML config (keys as training/config.py TrainConfig) or a run's config.json")
+    _flag(p, "--manifest", "manifest", help="crops manifest CSV (unmask extract's manifest.csv or path,label[,group,split])")
+    _flag(p, "--data-manifest", "manifest", help="same as --manifest")
+    _flag(p, "--data", "data", help=f"shared data folder, used without a manifest (default {DEFAULT_DATA})")
+    _flag(p, "--out", "out_dir", help="run folder (checkpoints, metrics.csv, state)")
+    _flag(p, "--name", "name", help="checkpoint name in the metadata")
+    _flag(p, "--version", "version")
+    _flag(p, "--architecture", "architecture", help="lite0, efficientnet_b0, efficientnet_b4, efficientnet_b4_vit")
+    p.add_argument("--cbam", dest="cbam", action="store_true", default=S, help="CBAM attention before pooling")
+    _flag(p, "--input-size", "input_size", int, "0: the architecture's default")
+    _flag(p, "--init", "init", help="imagenet, none, or a checkpoint path / bundled name to fine-tune")
+    p.add_argument("--finetune", dest="finetune", action="store_true", default=S,
+                   help="preset: lr x0.1, stem + 4 lower blocks frozen for epoch 1, 10 warmup steps")
+    for name, kind in [("epochs", int), ("samples-per-epoch", int), ("batch-size", int), ("accum-steps", int),
+                       ("lr", float), ("lr-scale", float), ("weight-decay", float), ("warmup-steps", int),
+                       ("label-smoothing", float), ("focal-gamma", float), ("focal-alpha", float), ("mixup", float),
+                       ("freeze-blocks", int), ("freeze-epochs", int), ("ema", float), ("workers", int),
+                       ("threads", int), ("seed", int), ("val-limit", int), ("val-permille", int), ("max-steps", int),
+                       ("log-every", int)]:
+        _flag(p, f"--{name}", name.replace("-", "_"), kind)
+    p.add_argument("--loss", dest="loss", choices=["bce", "focal"], default=S)
+    p.add_argument("--amp", dest="amp", choices=["none", "bf16", "fp16"], default=S, help="autocast dtype (CUDA)")
+    _flag(p, "--device", "device", help="auto, cpu, cuda")
+    _flag(p, "--sbi", "sbi", float, "share of self-blended fakes per epoch (default 0.25 on shared data, 0 on a manifest)")
+    p.add_argument("--no-balance", dest="balance", action="store_false", default=S, help="draw classes as they occur")
+    p.add_argument("--resume", dest="resume", action="store_true", default=S, help="continue the run in --out")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=S)
     p.set_defaults(func=run_train)
     return p
 
 
-def run_train(args: argparse.Namespace) -> int:
-    from .loop import TrainConfig, train
+def _import(what: str):
+    try:
+        from . import config, loop
 
-    cfg = TrainConfig(
-        data=args.data,
-        out_dir=args.out,
-        name=args.name,
-        architecture=args.architecture,
-        input_size=args.input_size,
-        init=args.init,
-        epochs=args.epochs,
-        samples_per_epoch=args.samples_per_epoch,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        warmup_steps=args.warmup_steps,
-        label_smoothing=args.label_smoothing,
-        amp=args.amp,
-        workers=args.workers,
-        threads=args.threads,
-        seed=args.seed,
-        val_limit=args.val_limit,
-        command=getattr(args, "command_line", None) or shlex.join(["unmask", *sys.argv[1:]]),
-    )
-    path = train(cfg)
+        return config, loop
+    except ImportError as exc:
+        raise MissingExtraError(f"{what} needs the 'train' extra ({exc.name} is missing): pip install 'unmask[train]'") from None
+
+
+def train_config(args: argparse.Namespace):
+    """The resolved TrainConfig of parsed ``train`` arguments."""
+    config, _ = _import("training")
+    flags = {k: v for k, v in vars(args).items() if k not in {"func", "config_file", "sbi", "command_line", "command", "quiet"}}
+    if "sbi" in vars(args):
+        base = config.read_config_file(args.config_file).get("mix", {}) if "config_file" in vars(args) else {}
+        flags["mix"] = {**base, "sbi": args.sbi}
+    flags["command"] = getattr(args, "command_line", None) or shlex.join(["unmask", *sys.argv[1:]])
+    return config.resolve_config(getattr(args, "config_file", None), flags)
+
+
+def _one_line(fn):
+    """Errors raised in DataLoader workers arrive with the worker's traceback in the message: keep its last line."""
+
+    def wrapped(args: argparse.Namespace) -> int:
+        from .errors import TrainingError
+
+        try:
+            return fn(args)
+        except TrainingError as exc:
+            lines = str(exc).strip().splitlines()
+            if len(lines) > 1 and lines[0].startswith("Caught "):
+                raise TrainingError(lines[-1].split(": ", 1)[-1]) from None
+            raise
+
+    return wrapped
+
+
+@_one_line
+def run_train(args: argparse.Namespace) -> int:
+    _, loop = _import("training")
+    cfg = train_config(args)
+    path = loop.train(cfg)
     log.info("last checkpoint: %s", path)
     return 0
 
 
 def add_eval_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``eval``: score a checkpoint on the DFDC validation split."""
-    p = subparsers.add_parser("eval", help="evaluate a checkpoint on the DFDC validation split (JSON report)")
+    """Register ``eval``: score a checkpoint on a crops manifest (or the shared DFDC validation split)."""
+    p = subparsers.add_parser("eval", help="evaluate a checkpoint on a crops manifest or the DFDC validation split")
     p.add_argument("checkpoint", nargs="?", default="default", help="checkpoint path or bundled model name")
-    p.add_argument("--data", type=_data_dir, default=DEFAULT_DATA, help="shared data folder")
+    p.add_argument("--manifest", help="crops manifest CSV; without it, the DFDC validation split of --data")
+    p.add_argument("--split", choices=["all", "train", "val"], default="all", help="manifest rows to use (default all)")
+    p.add_argument("--data", default=DEFAULT_DATA, help="shared data folder (without --manifest)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--limit", type=int, default=0, help="at most this many crops per class (0: all)")
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    p.add_argument("--no-tta", action="store_true", help="score the plain crop only, not the checkpoint's TTA")
     p.add_argument("--out", default="-", help="JSON report path ('-': stdout)")
+    p.add_argument("--roc", help="write the frame-level ROC curve to this PNG")
+    p.add_argument("--scores", help="write per-crop scores to this CSV")
+    p.add_argument("--calibrate", choices=["youden", "eer"], help="pick a threshold on these crops: Youden's J or the EER point")
+    p.add_argument("--save-as", help="where the calibrated copy goes (default: NAME-calibrated beside --out)")
+    p.add_argument("--in-place", action="store_true", help="write the calibrated threshold into the checkpoint's own JSON")
     p.set_defaults(func=run_eval)
     return p
 
 
+@_one_line
 def run_eval(args: argparse.Namespace) -> int:
+    _import("eval")
     import torch
 
-    from unmask.model.checkpoint import load_checkpoint, resolve_checkpoint
+    from unmask.model.checkpoint import checkpoint_paths, load_checkpoint, resolve_checkpoint, save_checkpoint
 
-    from . import metrics
-    from .datasets import EvalDataset, dfdc_records
-    from .loop import cap_per_label, predict
+    from .datasets import dfdc_records, manifest_records, split_records
+    from .evaluate import evaluate, pick_threshold, roc_png
+    from .loop import cap_per_label
 
     path = resolve_checkpoint(args.checkpoint)
     model, info = load_checkpoint(path)
-    model = model.to(memory_format=torch.channels_last)
-    recs = cap_per_label(dfdc_records(args.data, "val"), args.limit, 0)
-    c = info.config
-    labels, probs = predict(
-        model, EvalDataset(recs, c.input_size, c.mean, c.std), args.batch_size, torch.device("cpu"), args.workers
-    )
-    report = {
-        "checkpoint": str(path),
-        "name": info.name,
-        "version": info.version,
-        "split": "dfdc_faces validation (by group)",
-        "threshold": c.threshold,
-        **metrics.summary(labels, probs, c.threshold),
-    }
+    if args.manifest:
+        recs, split = split_records(manifest_records(args.manifest), args.split), f"{args.manifest} ({args.split})"
+    else:
+        recs, split = dfdc_records(Path(args.data), "val"), "dfdc_faces validation (by group)"
+    recs = cap_per_label(recs, args.limit, 0)
+    tta = ("identity",) if args.no_tta else info.config.tta
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    result, labels, probs = evaluate(model, recs, info.config, tta=tta, batch_size=args.batch_size,
+                                     workers=args.workers, device=device)
+    report = {"checkpoint": str(path), "name": info.name, "version": info.version, "split": split,
+              "threshold": info.config.threshold, "tta": list(tta), **result}
+    if args.roc:
+        report["roc_png"] = str(roc_png(labels, probs, Path(args.roc), f"{info.name} on {Path(args.manifest or args.data).name}"))
+    if args.scores:
+        _write_scores(Path(args.scores), recs, probs)
+    if args.calibrate:
+        threshold = pick_threshold(labels, probs, args.calibrate)
+        if args.in_place:
+            meta_path = checkpoint_paths(path)[1]
+            data = json.loads(meta_path.read_text())
+            data["config"]["threshold"] = threshold
+            meta_path.write_text(json.dumps(data, indent=2) + "\n")
+            target = meta_path
+        else:
+            base = Path(args.out).parent if args.out != "-" else Path.cwd()
+            stem = Path(args.save_as) if args.save_as else base / f"{info.name}-calibrated"
+            info.config = dataclasses.replace(info.config, threshold=threshold)
+            info.metrics = {**info.metrics, "calibration": {"method": args.calibrate, "threshold": threshold, "on": split}}
+            info.created = ""
+            target = save_checkpoint(stem, model, info)
+        report["calibration"] = {"method": args.calibrate, "threshold": threshold, "written_to": str(target),
+                                 "accuracy_at_threshold": float(((probs >= threshold) == (labels == 1)).mean())}
+        log.info("threshold %.4f (%s) written to %s", threshold, args.calibrate, target)
     text = json.dumps(report, indent=2)
     if args.out == "-":
         print(text)
     else:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text + "\n")
     return 0
 
 
+def _write_scores(path: Path, recs, probs) -> None:
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "video", "label", "manipulation", "prob_fake"])
+        for r, p in zip(recs, probs):
+            writer.writerow([r.path, r.video, r.label, r.manipulation, f"{p:.6f}"])
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m unmask.training.commands``) until the unmask CLI wires these in."""
+    """Stand-alone entry (``python -m unmask.training.commands``; what torchrun launches)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="unmask")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,7 +207,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     args.command_line = shlex.join(["python", "-m", "unmask.training.commands", *argv])
-    return args.func(args)
+    from .errors import TrainingError
+
+    try:
+        return args.func(args)
+    except TrainingError as exc:
+        print(f"unmask: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

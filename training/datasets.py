@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .errors import TrainingError
 from .landmarks import read_rgb
 from .sbi import self_blend
 from .transforms import augment, resize, to_tensor
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 VAL_PERMILLE = 100  # groups whose hash falls below this (out of 1000) are validation
 
 
-class DataError(RuntimeError):
+class DataError(TrainingError, RuntimeError):
     """The data folder is missing something or is malformed."""
 
 
@@ -35,6 +36,9 @@ class FaceRecord:
     label: int  # 0 real, 1 fake
     group: str
     source: str
+    video: str = ""  # the video a crop came from (video-level eval); "" = the file itself
+    manipulation: str = ""
+    split: str = ""  # the dataset's official split, if any
 
 
 def is_val_group(group: str, val_permille: int = VAL_PERMILLE) -> bool:
@@ -58,8 +62,59 @@ def dfdc_records(data_dir: str | Path, split: str, val_permille: int = VAL_PERMI
             val = is_val_group(row["group"], val_permille)
             if split == "all" or (split == "val") == val:
                 label = int(row["label"] == "fake")
-                out.append(FaceRecord(str(root / row["path"]), label, row["group"], "dfdc_fake" if label else "dfdc_real"))
+                out.append(FaceRecord(str(root / row["path"]), label, row["group"], "dfdc_fake" if label else "dfdc_real",
+                                      row.get("video", "")))
     return out
+
+
+def manifest_records(manifest: str | Path) -> list[FaceRecord]:
+    """Crops listed in a CSV: ``unmask extract``'s manifest.csv or a readers.py CSV manifest.
+
+    Needs ``path`` and ``label`` (real/fake/0/1); ``group`` defaults to ``source``
+    (the video), then to the path; ``split`` and ``manipulation`` are optional.
+    Paths are relative to the CSV's folder unless absolute.
+    """
+    path = Path(manifest)
+    if not path.is_file():
+        raise DataError(f"{path}: no such manifest")
+    out = []
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"path", "label"} - set(reader.fieldnames or [])
+        if missing:
+            raise DataError(f"{path}: missing columns {sorted(missing)}")
+        for line, row in enumerate(reader, start=2):
+            label = (row["label"] or "").strip().lower()
+            if label not in {"real", "fake", "0", "1"}:
+                raise DataError(f"{path}:{line}: label {row['label']!r} is not real/fake/0/1 (extract with --label)")
+            fake = int(label in {"fake", "1"})
+            file = Path(row["path"])
+            file = file if file.is_absolute() else path.parent / file
+            video = row.get("source") or row.get("video") or row["path"]
+            group = row.get("group") or video
+            split = (row.get("split") or "").strip().lower()
+            out.append(FaceRecord(str(file), fake, group, "fake" if fake else "real", video, row.get("manipulation") or "", split))
+    if not out:
+        raise DataError(f"{path}: no rows")
+    missing = [r.path for r in out if not Path(r.path).is_file()]
+    if missing:
+        raise DataError(f"{path}: {len(missing)} of {len(out)} files not found, e.g. {missing[0]} (paths are relative to the CSV)")
+    return out
+
+
+def split_records(records: list[FaceRecord], split: str, val_permille: int = VAL_PERMILLE) -> list[FaceRecord]:
+    """``train``, ``val`` or ``all``: the official split when every record has one, else by group hash.
+
+    With official splits, ``val`` is the ``val`` rows, or the ``test`` rows when there is no ``val``.
+    """
+    if split == "all":
+        return list(records)
+    if split not in {"train", "val"}:
+        raise ValueError(f"split must be train, val or all, not {split!r}")
+    if records and all(r.split for r in records):
+        held = "val" if any(r.split == "val" for r in records) else "test"
+        return [r for r in records if r.split == (held if split == "val" else "train")]
+    return [r for r in records if is_val_group(r.group, val_permille) == (split == "val")]
 
 
 def utk_records(data_dir: str | Path) -> list[FaceRecord]:
@@ -101,7 +156,7 @@ class TrainDataset(Dataset):
         seed: int = 0,
     ) -> None:
         if not dfdc_fakes or not (dfdc_reals or utk_reals):
-            raise DataError("need DFDC fakes and some real faces")
+            raise DataError("training needs fakes and some real faces")
         self.dfdc_reals, self.utk_reals, self.dfdc_fakes = dfdc_reals, utk_reals, dfdc_fakes
         self.landmarks = landmarks
         self.length, self.size, self.mean, self.std = length, size, mean, std

@@ -17,13 +17,15 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from .errors import TrainingError, require
+
 log = logging.getLogger(__name__)
 
 PAD = 0.20
 _PREDICTOR = None
 
 
-class LandmarkError(RuntimeError):
+class LandmarkError(TrainingError, RuntimeError):
     """The landmark model is missing or an image cannot be read."""
 
 
@@ -41,7 +43,7 @@ def predictor_path() -> Path:
 def _predictor():
     global _PREDICTOR
     if _PREDICTOR is None:
-        import dlib
+        dlib = require("dlib", "SBI landmarks")
 
         _PREDICTOR = dlib.shape_predictor(str(predictor_path()))
     return _PREDICTOR
@@ -52,7 +54,7 @@ def face_landmarks(img: np.ndarray, pad: float = PAD) -> np.ndarray:
 
     Points may fall slightly outside the crop (within the padding).
     """
-    import dlib
+    dlib = require("dlib", "SBI landmarks")
 
     h, w = img.shape[:2]
     px, py = int(round(pad * w)), int(round(pad * h))

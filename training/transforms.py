@@ -1,10 +1,19 @@
-"""Light training augmentation in numpy/cv2, and image -> normalised tensor."""
+"""Training augmentation (albumentations) and image -> normalised tensor.
+
+The field's usual set: flip, crop jitter (zoom + shift), brightness/contrast,
+blur, JPEG re-compression and cutout. Each call is seeded from the caller's
+numpy generator, so an item is the same whenever it is drawn again (resume).
+"""
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import cv2
 import numpy as np
 import torch
+
+from .errors import require
 
 
 def resize(img: np.ndarray, size: int) -> np.ndarray:
@@ -15,36 +24,29 @@ def resize(img: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(img, (size, size), interpolation=interp)
 
 
-def crop_jitter(img: np.ndarray, size: int, rng: np.random.Generator, scale=(0.92, 1.06), shift=0.04) -> np.ndarray:
-    """Resize to ``size`` through a random zoom and shift of the crop window (reflected border)."""
-    h, w = img.shape[:2]
-    s = rng.uniform(*scale) * size / max(h, w)  # >1 zooms in (tighter crop)
-    tx, ty = rng.uniform(-shift, shift, size=2) * size
-    m = np.array([[s, 0, size / 2 - s * w / 2 + tx], [0, s, size / 2 - s * h / 2 + ty]], dtype=np.float32)
-    return cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
-
-
-def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
-    """Re-compress an RGB uint8 image as JPEG at ``quality``."""
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+@lru_cache(maxsize=8)
+def pipeline(size: int):
+    """The albumentations Compose for one input size (cached per process)."""
+    A = require("albumentations", "augmentation")
+    return A.Compose(
+        [
+            A.HorizontalFlip(p=0.5),
+            A.Resize(size, size, interpolation=cv2.INTER_AREA),
+            A.Affine(scale=(0.92, 1.06), translate_percent=(-0.04, 0.04), border_mode=cv2.BORDER_REFLECT_101, p=0.7),
+            A.RandomBrightnessContrast(brightness_limit=0.15, contrast_limit=0.2, p=0.5),
+            A.GaussianBlur(blur_limit=(3, 5), sigma_limit=(0.4, 1.2), p=0.15),
+            A.ImageCompression(quality_range=(50, 95), p=0.4),
+            A.CoarseDropout(num_holes_range=(1, 1), hole_height_range=(0.1, 0.3), hole_width_range=(0.1, 0.3), fill=0, p=0.2),
+        ],
+        seed=0,
+    )
 
 
 def augment(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """hflip, crop jitter, brightness/contrast, blur and JPEG, each with some probability."""
-    if rng.random() < 0.5:
-        img = img[:, ::-1]
-    img = crop_jitter(np.ascontiguousarray(img), size, rng) if rng.random() < 0.7 else resize(img, size)
-    if rng.random() < 0.5:
-        alpha, beta = rng.uniform(0.8, 1.2), rng.uniform(-20, 20)
-        img = np.clip((img.astype(np.float32) - 128) * alpha + 128 + beta, 0, 255).astype(np.uint8)
-    if rng.random() < 0.15:
-        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.4, 1.2))
-    if rng.random() < 0.4:
-        img = jpeg(img, int(rng.integers(50, 96)))
-    return img
+    """Augmented ``size`` x ``size`` copy of an RGB uint8 image, seeded from ``rng``."""
+    transform = pipeline(size)
+    transform.set_random_seed(int(rng.integers(2**31 - 1)))
+    return transform(image=np.ascontiguousarray(img))["image"]
 
 
 def to_tensor(img: np.ndarray, mean, std) -> torch.Tensor:

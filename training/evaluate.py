@@ -1,0 +1,110 @@
+"""Scoring a checkpoint on labelled crops: frame and video metrics, per-manipulation, ROC, calibration."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from . import metrics
+from .datasets import EvalDataset, FaceRecord
+
+log = logging.getLogger(__name__)
+
+TTA_OPS = {"identity": lambda x: x, "hflip": lambda x: x.flip(-1)}  # as model/predictor.py: mean of probabilities
+
+
+@torch.no_grad()
+def predict(model: nn.Module, dataset, batch_size: int, device: torch.device, workers: int = 0,
+            tta: Sequence[str] = ("identity",)):
+    """(labels, P(fake)) over a dataset; with several TTA ops, the mean of their probabilities."""
+    unknown = [t for t in tta if t not in TTA_OPS]
+    if unknown or not tta:
+        raise ValueError(f"unknown or empty TTA {unknown or tta}; known: {', '.join(TTA_OPS)}")
+    model.eval()
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
+    ys, ps = [], []
+    for x, y, _ in loader:
+        x = x.to(device).contiguous(memory_format=torch.channels_last)
+        probs = [torch.sigmoid(model(TTA_OPS[t](x)).float()) for t in tta]
+        ps.append(torch.stack(probs).mean(0).cpu().numpy())
+        ys.append(y.numpy())
+    return np.concatenate(ys), np.concatenate(ps)
+
+
+def video_scores(records: Sequence[FaceRecord], probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, scores) per video: the mean of its frames' probabilities (video = record.video or its path)."""
+    by_video: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(records):
+        by_video[r.video or r.path].append(i)
+    labels = np.array([records[idx[0]].label for idx in by_video.values()])
+    scores = np.array([float(np.mean(probs[idx])) for idx in by_video.values()])
+    return labels, scores
+
+
+def report(records: Sequence[FaceRecord], labels: np.ndarray, probs: np.ndarray, threshold: float) -> dict:
+    """Frame-level metrics (also at top level), video-level metrics and a per-manipulation breakdown."""
+    frame = metrics.summary(labels, probs, threshold)
+    vy, vs = video_scores(records, probs)
+    out = {**frame, "frame": frame, "video": {**metrics.summary(vy, vs, threshold), "n_videos": len(vy)}}
+    manips = sorted({r.manipulation for r in records if r.label == 1 and r.manipulation})
+    if manips:
+        real = labels == 0
+        out["per_manipulation"] = {}
+        for m in manips:
+            mask = real | np.array([r.manipulation == m for r in records])
+            out["per_manipulation"][m] = metrics.summary(labels[mask], probs[mask], threshold)
+    return out
+
+
+def pick_threshold(labels: np.ndarray, probs: np.ndarray, method: str = "youden") -> float:
+    """Decision threshold: ``youden`` maximises TPR - FPR; ``eer`` is where FPR = FNR (nearest score)."""
+    y, s = np.asarray(labels, dtype=np.float64), np.asarray(probs, dtype=np.float64)
+    cands = np.unique(s)
+    tpr = np.array([(s[y == 1] >= t).mean() for t in cands])
+    fpr = np.array([(s[y == 0] >= t).mean() for t in cands])
+    if method == "youden":
+        k = int(np.argmax(tpr - fpr))
+    elif method == "eer":
+        k = int(np.argmin(np.abs((1 - tpr) - fpr)))
+    else:
+        raise ValueError(f"calibration method must be youden or eer, not {method!r}")
+    return float(np.clip(cands[k], 1e-4, 1 - 1e-4))
+
+
+def roc_png(labels: np.ndarray, probs: np.ndarray, path: Path, title: str) -> Path:
+    """Save the ROC curve as a PNG (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    y, s = np.asarray(labels), np.asarray(probs)
+    cands = np.r_[np.inf, np.unique(s)[::-1]]
+    tpr = [(s[y == 1] >= t).mean() for t in cands]
+    fpr = [(s[y == 0] >= t).mean() for t in cands]
+    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
+    ax.plot(fpr, tpr, label=f"AUC {metrics.roc_auc(y, s):.3f}")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title, xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def evaluate(model: nn.Module, records: Sequence[FaceRecord], config, *, tta: Sequence[str], batch_size: int = 64,
+             workers: int = 0, device: torch.device | None = None) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Score ``records`` with a model and its ModelConfig; return (report, labels, probs)."""
+    device = device or torch.device("cpu")
+    model = model.to(device).to(memory_format=torch.channels_last)
+    ds = EvalDataset(list(records), config.input_size, config.mean, config.std)
+    labels, probs = predict(model, ds, batch_size, device, workers, tta)
+    return report(records, labels, probs, config.threshold), labels, probs
