@@ -18,7 +18,6 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
-
 from unmask.model.architectures import create_model, default_config
 
 

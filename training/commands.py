@@ -134,7 +134,6 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
 def run_eval(args: argparse.Namespace) -> int:
     _import("eval")
     import torch
-
     from unmask.model.checkpoint import checkpoint_paths, load_checkpoint, resolve_checkpoint, save_checkpoint
 
     from .datasets import dfdc_records, manifest_records, split_records

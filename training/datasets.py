@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 
 from .errors import TrainingError
 from .landmarks import read_rgb
+from .readers import DatasetLayoutError, read_dataset
 from .sbi import self_blend
 from .transforms import augment, resize, to_tensor
 
@@ -70,32 +71,18 @@ def dfdc_records(data_dir: str | Path, split: str, val_permille: int = VAL_PERMI
 def manifest_records(manifest: str | Path) -> list[FaceRecord]:
     """Crops listed in a CSV: ``unmask extract``'s manifest.csv or a readers.py CSV manifest.
 
-    Needs ``path`` and ``label`` (real/fake/0/1); ``group`` defaults to ``source``
-    (the video), then to the path; ``split`` and ``manipulation`` are optional.
-    Paths are relative to the CSV's folder unless absolute.
+    Parsed by ``readers.read_csv_manifest`` (columns, labels, groups); here
+    only turned into FaceRecords and checked for missing files.
     """
+    try:
+        samples = read_dataset("csv", Path(manifest))
+    except DatasetLayoutError as exc:
+        raise DataError(str(exc)) from exc
+    out = [
+        FaceRecord(str(s.path), s.label, s.group, "fake" if s.label else "real", s.video or str(s.path), s.manipulation, s.split)
+        for s in samples
+    ]
     path = Path(manifest)
-    if not path.is_file():
-        raise DataError(f"{path}: no such manifest")
-    out = []
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"path", "label"} - set(reader.fieldnames or [])
-        if missing:
-            raise DataError(f"{path}: missing columns {sorted(missing)}")
-        for line, row in enumerate(reader, start=2):
-            label = (row["label"] or "").strip().lower()
-            if label not in {"real", "fake", "0", "1"}:
-                raise DataError(f"{path}:{line}: label {row['label']!r} is not real/fake/0/1 (extract with --label)")
-            fake = int(label in {"fake", "1"})
-            file = Path(row["path"])
-            file = file if file.is_absolute() else path.parent / file
-            video = row.get("source") or row.get("video") or row["path"]
-            group = row.get("group") or video
-            split = (row.get("split") or "").strip().lower()
-            out.append(FaceRecord(str(file), fake, group, "fake" if fake else "real", video, row.get("manipulation") or "", split))
-    if not out:
-        raise DataError(f"{path}: no rows")
     missing = [r.path for r in out if not Path(r.path).is_file()]
     if missing:
         raise DataError(f"{path}: {len(missing)} of {len(out)} files not found, e.g. {missing[0]} (paths are relative to the CSV)")

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import cv2
-
 from unmask.model.config import ModelConfig
 from unmask.model.errors import MediaError
 from unmask.model.faces import FaceDetector, crop_face

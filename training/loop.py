@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-
 from unmask.model.architectures import create_model, default_config
 from unmask.model.checkpoint import CheckpointInfo, checkpoint_paths, load_checkpoint, resolve_checkpoint, save_checkpoint
 from unmask.model.config import IMAGENET_MEAN, IMAGENET_STD, CropConfig, ModelConfig

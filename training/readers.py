@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .errors import TrainingError
+
 log = logging.getLogger(__name__)
 
 Reader = Callable[..., list["Sample"]]
@@ -27,7 +29,7 @@ _READERS: dict[str, Reader] = {}
 FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
 
 
-class DatasetLayoutError(ValueError):
+class DatasetLayoutError(TrainingError, ValueError):
     """The folder does not look like the layout the reader expects."""
 
 
@@ -39,6 +41,7 @@ class Sample:
     split: str = ""  # "train" | "val" | "test" | "" (none given)
     dataset: str = ""
     manipulation: str = ""
+    video: str = ""  # the video a crop came from, for video-level metrics ("" = the file itself)
 
 
 def register_reader(name: str) -> Callable[[Reader], Reader]:
@@ -143,10 +146,13 @@ def read_celebdf(root: Path) -> list[Sample]:
 
 @register_reader("csv")
 def read_csv_manifest(path: Path) -> list[Sample]:
-    """A CSV with columns ``path,label`` and optional ``group,split,manipulation``.
+    """A CSV with columns ``path,label`` and optional ``group,split,manipulation``
+    and ``source`` (or ``video``): the video a crop came from, as in the
+    manifest.csv that ``unmask extract`` writes.
 
     Paths are relative to the CSV's folder (or absolute); labels are
-    real/fake or 0/1. Without a group, each file is its own group.
+    real/fake or 0/1. Without a group, the source video is the group, else
+    each file is its own.
     """
     if not path.is_file():
         raise DatasetLayoutError(f"{path}: no such manifest")
@@ -159,11 +165,12 @@ def read_csv_manifest(path: Path) -> list[Sample]:
         for line, row in enumerate(reader, start=2):
             label = row["label"].strip().lower()
             if label not in ("real", "fake", "0", "1"):
-                raise DatasetLayoutError(f"{path}:{line}: label {row['label']!r} is not real/fake/0/1")
+                raise DatasetLayoutError(f"{path}:{line}: label {row['label']!r} is not real/fake/0/1 (extract with --label)")
             file = Path(row["path"])
             file = file if file.is_absolute() else path.parent / file
+            video = row.get("source") or row.get("video") or ""
             samples.append(
-                Sample(file, int(label in ("fake", "1")), row.get("group") or row["path"], (row.get("split") or "").strip(),
-                       "csv", row.get("manipulation") or "")
+                Sample(file, int(label in ("fake", "1")), row.get("group") or video or row["path"],
+                       (row.get("split") or "").strip().lower(), "csv", row.get("manipulation") or "", video)
             )
     return samples

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from unmask.training.readers import DatasetLayoutError, list_readers, read_dataset
 
 

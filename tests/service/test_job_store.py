@@ -1,7 +1,6 @@
 """The job store and runner without HTTP: recovery, cancel, timeout, retention."""
 
 import pytest
-
 from unmask.model.predictor import Predictor
 from unmask.service.jobs.store import JobStore
 from unmask.service.jobs.worker import JobRunner

@@ -1,5 +1,4 @@
 import numpy as np
-
 from unmask.training.datasets import dfdc_records, is_val_group
 from unmask.training.landmarks import face_landmarks
 from unmask.training.sbi import self_blend

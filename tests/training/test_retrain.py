@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from unmask.model.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,7 +122,6 @@ def test_finetune_writes_parent_and_freezes_lower_blocks(manifest, tmp_path):
 
 def test_focal_loss_and_mixup():
     import torch.nn.functional as F
-
     from unmask.training.losses import focal_loss, mixup
 
     logits, y = torch.tensor([3.0, -2.0, 0.5, -0.1]), torch.tensor([1.0, 0.0, 0.0, 1.0])

@@ -3,13 +3,11 @@ import json
 
 import pytest
 import torch
-
 from unmask.model.checkpoint import load_checkpoint
 
 
 def test_imagenet_mapping_loads():
     import timm
-
     from unmask.training.imagenet_lite0 import load_imagenet_lite0
 
     backbone = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)
