@@ -22,7 +22,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import cv2
 import numpy as np
-
 from unmask.model.checkpoint import read_info, resolve_checkpoint
 from unmask.model.faces import FaceDetector, crop_box, crop_face
 from unmask.model.media import read_video
