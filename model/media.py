@@ -30,6 +30,11 @@ SNIFF_BYTES = 64
 MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".mp4", ".mov", ".webm", ".mkv", ".avi"}
 
 
+def media_files(folder: Path) -> list[Path]:
+    """Media files (by suffix, hidden ones skipped) under ``folder``, recursively, sorted."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES and not p.name.startswith("."))
+
+
 def sniff(head: bytes) -> tuple[MediaKind, str]:
     """(kind, format) from a file's first bytes; raises for anything else."""
     if not head:
@@ -134,6 +139,14 @@ def probe_video(path: str | Path) -> VideoInfo:
         cap.release()
 
 
+def check_video_limits(info: VideoInfo, max_pixels: int, max_duration: float | None) -> None:
+    """Raise MediaLimitError for frames over ``max_pixels`` or a video over ``max_duration`` seconds."""
+    if info.width * info.height > max_pixels:
+        raise MediaLimitError(f"video frames are {info.width}x{info.height}, over the limit of {max_pixels} pixels")
+    if max_duration is not None and info.duration > max_duration:
+        raise MediaLimitError(f"video lasts {info.duration:.1f} s, over the limit of {max_duration:g} s")
+
+
 def sample_indices(frame_count: int, fps: float, frames: int | None = 32, sample_fps: float | None = None) -> list[int]:
     """Frame indices to keep: ``frames`` evenly over the video, or ``sample_fps`` per second."""
     if frame_count <= 0:
@@ -163,10 +176,7 @@ def read_video(
     cap = _open(path)
     try:
         info = _info(cap)
-        if info.width * info.height > max_pixels:
-            raise MediaLimitError(f"video frames are {info.width}x{info.height}, over the limit of {max_pixels} pixels")
-        if max_duration is not None and info.duration > max_duration:
-            raise MediaLimitError(f"video lasts {info.duration:.1f} s, over the limit of {max_duration:g} s")
+        check_video_limits(info, max_pixels, max_duration)
         keep = sample_indices(info.frame_count, info.fps, frames, sample_fps)
         fps = info.fps if info.fps > 0 and math.isfinite(info.fps) else 25.0
         yielded = 0

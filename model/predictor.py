@@ -27,13 +27,10 @@ from .faces import DetectedFace, FaceDetector, crop_face
 from .media import Frame, probe_video, read_image, read_video, sample_indices, sniff_file
 from .results import FaceResult, FrameResult, MediaResult, ModelRef, TrackResult
 from .tracker import link_tracks
+from .tta import apply_tta, check_tta
 
 log = logging.getLogger(__name__)
 
-TTA_OPS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "identity": lambda batch: batch,
-    "hflip": lambda batch: batch[..., ::-1],  # NCHW: flip width
-}
 BACKENDS = ("auto", "torch", "onnx")
 Progress = Callable[[int, int], bool]  # (frames done, frames total) -> stop?
 
@@ -104,10 +101,7 @@ class Predictor:
         self.config = self.info.config
         self.aggregation = aggregation
         self._aggregate = get_strategy(aggregation)
-        self.tta = tuple(tta) if tta is not None else self.config.tta
-        unknown = [t for t in self.tta if t not in TTA_OPS]
-        if unknown or not self.tta:
-            raise ValueError(f"unknown or empty TTA {unknown or self.tta}; known: {', '.join(TTA_OPS)}")
+        self.tta = check_tta(tta if tta is not None else self.config.tta)
         self.frames, self.sample_fps = frames, sample_fps
         self.min_track_fraction = min_track_fraction
         self.batch_size = batch_size
@@ -240,7 +234,7 @@ class Predictor:
         out = []
         for start in range(0, len(crops), self.batch_size):
             batch = self.preprocess(crops[start : start + self.batch_size])
-            probs = [_sigmoid(self.backend(np.ascontiguousarray(TTA_OPS[t](batch)))) for t in self.tta]
+            probs = [_sigmoid(self.backend(apply_tta(t, batch))) for t in self.tta]
             out.append(np.mean(probs, axis=0))
         return np.concatenate(out) if out else np.empty(0)
 
@@ -319,4 +313,4 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-__all__ = ["Predictor", "CheckpointInfo", "TTA_OPS"]
+__all__ = ["Predictor", "CheckpointInfo"]

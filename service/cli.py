@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from unmask.model.media import MEDIA_SUFFIXES
+from unmask.model.media import media_files
 
 log = logging.getLogger("unmask")
 
@@ -158,9 +158,7 @@ def iter_media(paths: Iterable[Path]) -> Iterator[Path]:
     """Files as given, and media files (by suffix) under folders, sorted."""
     for path in paths:
         if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                if child.is_file() and child.suffix.lower() in MEDIA_SUFFIXES and not child.name.startswith("."):
-                    yield child
+            yield from media_files(path)
         elif path.exists():
             yield path
         else:

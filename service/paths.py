@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unmask.model.media import MEDIA_SUFFIXES
+from unmask.model.media import media_files
 
 from .problems import Problem
 
@@ -29,6 +29,4 @@ def resolve_under_root(given: str, root: Path | None) -> Path:
 
 def expand_media(path: Path) -> list[Path]:
     """A file as is; a folder's media files (by suffix), recursively, sorted."""
-    if path.is_file():
-        return [path]
-    return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES and not p.name.startswith("."))
+    return [path] if path.is_file() else media_files(path)

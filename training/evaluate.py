@@ -11,28 +11,26 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
+from unmask.model.tta import apply_tta, check_tta
 
 from . import metrics
 from .datasets import EvalDataset, FaceRecord
 
 log = logging.getLogger(__name__)
 
-TTA_OPS = {"identity": lambda x: x, "hflip": lambda x: x.flip(-1)}  # as model/predictor.py: mean of probabilities
 
 
 @torch.no_grad()
 def predict(model: nn.Module, dataset, batch_size: int, device: torch.device, workers: int = 0,
             tta: Sequence[str] = ("identity",)):
     """(labels, P(fake)) over a dataset; with several TTA ops, the mean of their probabilities."""
-    unknown = [t for t in tta if t not in TTA_OPS]
-    if unknown or not tta:
-        raise ValueError(f"unknown or empty TTA {unknown or tta}; known: {', '.join(TTA_OPS)}")
+    tta = check_tta(tta)
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
     ys, ps = [], []
     for x, y, _ in loader:
         x = x.to(device).contiguous(memory_format=torch.channels_last)
-        probs = [torch.sigmoid(model(TTA_OPS[t](x)).float()) for t in tta]
+        probs = [torch.sigmoid(model(apply_tta(t, x)).float()) for t in tta]
         ps.append(torch.stack(probs).mean(0).cpu().numpy())
         ys.append(y.numpy())
     return np.concatenate(ys), np.concatenate(ps)

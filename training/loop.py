@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from unmask.model.architectures import create_model, default_config
 from unmask.model.checkpoint import CheckpointInfo, checkpoint_paths, load_checkpoint, resolve_checkpoint, save_checkpoint
-from unmask.model.config import IMAGENET_MEAN, IMAGENET_STD, CropConfig, ModelConfig
+from unmask.model.config import IMAGENET_MEAN, IMAGENET_STD, ModelConfig
 
 from . import distributed, metrics
 from .config import TrainConfig
@@ -85,7 +85,7 @@ def build_model(cfg: TrainConfig) -> tuple[nn.Module, ModelConfig, dict, dict | 
 
             mean, std = load_imagenet_lite0(model.backbone)
         size = cfg.input_size or default_config(cfg.architecture).input_size
-        config = ModelConfig(cfg.architecture, size, mean, std, CropConfig(scale=0.85, shift_y=0.04), 0.5, ("identity", "hflip"))
+        config = ModelConfig(cfg.architecture, size, mean, std)  # crop, threshold and TTA: the serving defaults
         return model, config, kwargs, None
     path = resolve_checkpoint(cfg.init)
     model, info = load_checkpoint(path)

@@ -7,7 +7,7 @@ from typing import Optional
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 from unmask.model.errors import MediaError
-from unmask.model.media import check_image, probe_video, sniff_file
+from unmask.model.media import check_image, check_video_limits, probe_video, sniff_file
 
 from ...paths import resolve_under_root
 from ...problems import Problem, media_problem
@@ -96,10 +96,6 @@ def _check_media(path, name: str, settings) -> None:
         if kind == "image":
             check_image(path, settings.max_pixels)
             return
-        info = probe_video(path)
-        if info.width * info.height > settings.max_pixels:
-            raise Problem(413, "Limit exceeded", f"{name}: video frames are {info.width}x{info.height}, over the limit of {settings.max_pixels} pixels", "limit_exceeded")
-        if info.duration > settings.max_video_seconds:
-            raise Problem(413, "Limit exceeded", f"{name}: video lasts {info.duration:.1f} s, over the limit of {settings.max_video_seconds:g} s", "limit_exceeded")
+        check_video_limits(probe_video(path), settings.max_pixels, settings.max_video_seconds)
     except MediaError as exc:
         raise media_problem(exc, name) from exc

@@ -1,0 +1,35 @@
+"""Test-time augmentations: one table for the predictor (numpy) and eval (torch).
+
+Each augmentation is a flip of NCHW batch axes; the score is the mean of the
+probabilities over the augmentations.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, TypeVar
+
+import numpy as np
+import torch
+
+FLIP_AXES: dict[str, tuple[int, ...]] = {"identity": (), "hflip": (-1,)}  # -1: width of NCHW
+
+Batch = TypeVar("Batch", np.ndarray, torch.Tensor)
+
+
+def check_tta(names: Iterable[str]) -> tuple[str, ...]:
+    """The names as a tuple; raises for an unknown or empty list."""
+    names = tuple(names)
+    unknown = [n for n in names if n not in FLIP_AXES]
+    if unknown or not names:
+        raise ValueError(f"unknown or empty TTA {unknown or list(names)}; known: {', '.join(FLIP_AXES)}")
+    return names
+
+
+def apply_tta(name: str, batch: Batch) -> Batch:
+    """``batch`` under augmentation ``name`` (a contiguous copy when flipped)."""
+    axes = FLIP_AXES[name]
+    if not axes:
+        return batch
+    if isinstance(batch, np.ndarray):
+        return np.ascontiguousarray(np.flip(batch, axes))
+    return batch.flip(axes)
