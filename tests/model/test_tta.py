@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import torch
-
 from unmask.model.tta import FLIP_AXES, apply_tta, check_tta
 
 
