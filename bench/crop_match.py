@@ -23,6 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import cv2
 import numpy as np
 from unmask.model.checkpoint import read_info, resolve_checkpoint
+from unmask.model.config import ScoringConfig
 from unmask.model.faces import FaceDetector, crop_box, crop_face
 from unmask.model.media import read_video
 
@@ -56,7 +57,7 @@ def main() -> None:
     config = read_info(resolve_checkpoint(None)).config
 
     train_rows = []
-    full_res = FaceDetector(max_side=4000, min_size=20)
+    full_res = FaceDetector(ScoringConfig(detect_max_side=4000, min_face_size=20))
     for path in sorted((args.data / "dfdc_faces" / "faces").glob("*.jpg"))[: args.crops]:
         crop = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
         pad = int(0.2 * crop.shape[0])

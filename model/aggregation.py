@@ -10,26 +10,19 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .registry import Registry
+
 Strategy = Callable[[Sequence[float]], float]
-_STRATEGIES: dict[str, Strategy] = {}
-
-
-def register_strategy(name: str) -> Callable[[Strategy], Strategy]:
-    def wrap(fn: Strategy) -> Strategy:
-        _STRATEGIES[name] = fn
-        return fn
-
-    return wrap
+STRATEGIES: Registry[Strategy] = Registry("aggregation")
+register_strategy = STRATEGIES.register
 
 
 def list_strategies() -> list[str]:
-    return sorted(_STRATEGIES)
+    return STRATEGIES.names()
 
 
 def get_strategy(name: str) -> Strategy:
-    if name not in _STRATEGIES:
-        raise ValueError(f"unknown aggregation {name!r}; known: {', '.join(list_strategies())}")
-    return _STRATEGIES[name]
+    return STRATEGIES.get(name)
 
 
 def _check(scores: Sequence[float]) -> np.ndarray:

@@ -8,6 +8,7 @@ sigmoid is the probability that the face is fake.
     efficientnet_b4_vit   B4 feature map as tokens into a small transformer encoder
                           with a class token ("ViT head")
     lite0                 tf_efficientnet_lite0 at 224 px, light enough for CPUs
+    lite2                 tf_efficientnet_lite2 at 260 px, the larger light option
     efficientnet_b0       EfficientNet-B0 at 224 px, the other light option
 
 Any of them takes ``cbam=True``: CBAM attention (channel then spatial) on the
@@ -24,43 +25,25 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
+from .registry import Registry
 
-_REGISTRY: dict[str, Callable[..., "DeepfakeDetector"]] = {}
-_DEFAULT_INPUT: dict[str, int] = {}
-
-
-def register_architecture(name: str, input_size: int):
-    """Decorator: store an entry function under ``name`` with its input size."""
-
-    def wrap(fn: Callable[..., "DeepfakeDetector"]):
-        if name in _REGISTRY:
-            raise ValueError(f"architecture {name!r} registered twice")
-        _REGISTRY[name] = fn
-        _DEFAULT_INPUT[name] = input_size
-        return fn
-
-    return wrap
+ARCHITECTURES: Registry[Callable[..., nn.Module]] = Registry("architecture")
+register_architecture = ARCHITECTURES.register  # @register_architecture(name, input_size=...)
 
 
 def list_architectures() -> list[str]:
-    return sorted(_REGISTRY)
+    return ARCHITECTURES.names()
 
 
 def default_config(name: str) -> ModelConfig:
     """A ModelConfig with the architecture's native input size."""
-    _check_name(name)
-    return ModelConfig(architecture=name, input_size=_DEFAULT_INPUT[name])
+    ARCHITECTURES.check(name)
+    return ModelConfig(architecture=name, input_size=ARCHITECTURES.meta[name]["input_size"])
 
 
-def create_model(name: str, **kwargs) -> "DeepfakeDetector":
+def create_model(name: str, **kwargs) -> nn.Module:
     """Build a registered architecture with random weights."""
-    _check_name(name)
-    return _REGISTRY[name](**kwargs)
-
-
-def _check_name(name: str) -> None:
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown architecture {name!r}; known: {', '.join(list_architectures())}")
+    return ARCHITECTURES.get(name)(**kwargs)
 
 
 class CBAM(nn.Module):
@@ -148,6 +131,11 @@ def efficientnet_b4_vit(**kwargs) -> ViTHeadDetector:
 @register_architecture("lite0", input_size=224)
 def lite0(**kwargs) -> DeepfakeDetector:
     return DeepfakeDetector("tf_efficientnet_lite0", **kwargs)
+
+
+@register_architecture("lite2", input_size=260)
+def lite2(**kwargs) -> DeepfakeDetector:
+    return DeepfakeDetector("tf_efficientnet_lite2", **kwargs)
 
 
 @register_architecture("efficientnet_b0", input_size=224)

@@ -35,7 +35,10 @@ class CropConfig:
 
 @dataclass
 class ModelConfig:
-    """What a checkpoint must say about itself to be served correctly."""
+    """What a checkpoint must say about itself to be served correctly.
+
+    The served score of a face is ``mean over tta of sigmoid(logit / temperature)``.
+    """
 
     architecture: str
     input_size: int
@@ -44,6 +47,7 @@ class ModelConfig:
     crop: CropConfig = field(default_factory=CropConfig)
     threshold: float = 0.5
     tta: tuple[str, ...] = ("identity", "hflip")
+    temperature: float = 1.0  # logits are divided by it before the sigmoid (fitted on validation logits)
 
     def __post_init__(self) -> None:
         if isinstance(self.crop, dict):
@@ -57,6 +61,8 @@ class ModelConfig:
             raise ValueError(f"input_size {self.input_size} outside [32, 1024]")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold {self.threshold} outside (0, 1)")
+        if not 0.05 <= self.temperature <= 20.0:
+            raise ValueError(f"temperature {self.temperature} outside [0.05, 20]")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -68,3 +74,75 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown model config keys: {sorted(unknown)}")
         return cls(**data)
+
+
+BACKENDS = ("auto", "torch", "onnx")
+DEVICES = ("cpu", "cuda")
+PER_REQUEST = ("frames", "sample_fps", "aggregation", "explain")  # what one request may change
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """How files are scored: every default of the scoring path, stated once.
+
+    The service settings, the CLI, Ray actors, ``unmask extract`` and file
+    eval each build one of these (like ultralytics' ``cfg/default.yaml``);
+    nothing else restates a default. ``with_options`` gives the copy one
+    request asks for (frames, sample rate, aggregation, explain).
+    """
+
+    frames: int = 32  # frames sampled evenly per video
+    sample_fps: float | None = None  # or this many frames per second
+    aggregation: str = "confident"  # a track's score from its faces (model.aggregation)
+    min_track_fraction: float = 0.25  # tracks seen in fewer of the sampled frames do not set the verdict
+    explain: bool = False  # add Grad-CAM heat maps for the top faces (torch backend)
+    explain_faces: int = 4  # at most this many heat maps per file
+    backend: str = "auto"  # torch, onnx; auto: ONNX Runtime on CPU, PyTorch on CUDA
+    device: str | None = None  # cpu, cuda; None: CUDA when present
+    batch_size: int = 16  # faces per classifier call
+    tta: tuple[str, ...] | None = None  # None: the checkpoint's own
+    max_pixels: int = 50_000_000  # larger images or video frames are refused
+    max_duration: float | None = None  # longer videos (seconds) are refused; None: no limit
+    # Face detection (MTCNN). Its smallest face sets its cost: on a 960 px DFDC
+    # frame, 20 px cost 1.5 s, 24 px 151 ms and 30 px 93 ms a frame (measured here).
+    detect_max_side: int = 960  # MTCNN sees a copy downscaled to this longer side
+    detect_min_face: int = 30  # MTCNN's smallest face, in pixels of that copy
+    min_face_size: int = 32  # faces whose shorter side is under this (original pixels) are dropped
+    min_face_probability: float = 0.9  # detections below this are dropped (false faces)
+    max_faces: int = 16  # per frame, most confident first
+
+    def __post_init__(self) -> None:
+        from .aggregation import STRATEGIES  # here: aggregation is a leaf module, config is imported everywhere
+
+        if self.tta is not None:
+            object.__setattr__(self, "tta", tuple(self.tta))
+        checks = [
+            (self.frames >= 1, f"frames must be at least 1, not {self.frames}"),
+            (self.sample_fps is None or self.sample_fps > 0, f"sample_fps must be positive, not {self.sample_fps}"),
+            (self.aggregation in STRATEGIES, f"unknown aggregation {self.aggregation!r}; known: {', '.join(STRATEGIES.names())}"),
+            (0.0 <= self.min_track_fraction <= 1.0, "min_track_fraction must be in [0, 1]"),
+            (self.explain_faces >= 0, "explain_faces must not be negative"),
+            (self.backend in BACKENDS, f"unknown backend {self.backend!r}; known: {', '.join(BACKENDS)}"),
+            (self.device is None or self.device in DEVICES, f"unknown device {self.device!r}; known: {', '.join(DEVICES)}"),
+            (self.batch_size >= 1, "batch_size must be at least 1"),
+            (self.max_pixels >= 1, "max_pixels must be positive"),
+            (self.max_duration is None or self.max_duration > 0, "max_duration must be positive"),
+            (self.detect_max_side >= 64 and self.detect_min_face >= 12, "detect_max_side >= 64 and detect_min_face >= 12"),
+            (0.0 <= self.min_face_probability <= 1.0, "min_face_probability must be in [0, 1]"),
+            (self.max_faces >= 1 and self.min_face_size >= 1, "max_faces and min_face_size must be at least 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    def with_options(self, **options) -> "ScoringConfig":
+        """A copy with the per-request options given (None values are ignored)."""
+        options = {k: v for k, v in options.items() if v is not None}
+        unknown = sorted(set(options) - set(PER_REQUEST))
+        if unknown:
+            raise ValueError(f"options {unknown} cannot be set per request; these can: {', '.join(PER_REQUEST)}")
+        return dataclasses.replace(self, **options) if options else self
+
+    def options(self) -> dict:
+        """The per-request options in force, as the record reports them."""
+        return {"frames": self.frames, "sample_fps": self.sample_fps, "aggregation": self.aggregation, "explain": self.explain}

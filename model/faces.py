@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from facenet_pytorch import MTCNN
 
-from .config import CropConfig
+from .config import CropConfig, ScoringConfig
 
 log = logging.getLogger(__name__)
 
@@ -42,34 +42,18 @@ class DetectedFace:
 class FaceDetector:
     """MTCNN wrapped: downscale, detect, filter false faces, map back.
 
-    Args:
-        device: torch device for MTCNN.
-        max_side: longer side of the copy MTCNN sees; larger images are downscaled.
-        min_probability: detections below this are dropped (false faces).
-        min_size: faces whose shorter box side is under this many original
-            pixels are dropped (too small to classify).
-        max_faces: keep at most this many faces per image, most confident first.
-        min_detect_size: MTCNN's smallest face, in pixels of the (downscaled)
-            copy it sees. Its cost has a cliff below this: on a 960 px DFDC
-            frame, 20 px cost 1.5 s, 24 px 151 ms and 30 px 93 ms a frame
-            (measured here). At 30, a 1080p frame (halved) finds faces from
-            about 60 px up.
+    The knobs come from a ScoringConfig (``detect_max_side``, ``detect_min_face``,
+    ``min_face_probability``, ``min_face_size``, ``max_faces``; see its comments).
+    At ``detect_min_face`` 30 a 1080p frame (halved) finds faces from about 60 px up.
     """
 
-    def __init__(
-        self,
-        device: str | torch.device = "cpu",
-        max_side: int = 960,
-        min_probability: float = 0.9,
-        min_size: int = 32,
-        max_faces: int = 16,
-        min_detect_size: int = 30,
-    ) -> None:
-        self.max_side = max_side
-        self.min_probability = min_probability
-        self.min_size = min_size
-        self.max_faces = max_faces
-        self._mtcnn = MTCNN(keep_all=True, device=torch.device(device), post_process=False, min_face_size=min_detect_size)
+    def __init__(self, config: ScoringConfig | None = None, device: str | torch.device = "cpu") -> None:
+        config = config or ScoringConfig()
+        self.max_side = config.detect_max_side
+        self.min_probability = config.min_face_probability
+        self.min_size = config.min_face_size
+        self.max_faces = config.max_faces
+        self._mtcnn = MTCNN(keep_all=True, device=torch.device(device), post_process=False, min_face_size=config.detect_min_face)
 
     def detect(self, image: np.ndarray) -> list[DetectedFace]:
         """Faces in one RGB uint8 image (H, W, 3), most confident first."""

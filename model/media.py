@@ -13,17 +13,17 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Iterator
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import CorruptMediaError, MediaLimitError, UnsupportedMediaError
+from .results import MediaKind
 
 log = logging.getLogger(__name__)
 
-MediaKind = Literal["image", "video"]
 IMAGE_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "bmp": "image/bmp", "tiff": "image/tiff"}
 VIDEO_TYPES = {"mp4": "video/mp4", "mov": "video/quicktime", "webm": "video/webm", "mkv": "video/x-matroska", "avi": "video/x-msvideo"}
 SNIFF_BYTES = 64
@@ -75,32 +75,33 @@ class Frame:
     image: np.ndarray
 
 
-def check_image(path: str | Path, max_pixels: int = 50_000_000) -> tuple[int, int]:
+def check_image(path: str | Path, max_pixels: int | None = None) -> tuple[int, int]:
     """(width, height) from the header alone; raises for a bomb or an unreadable header."""
     with open(path, "rb") as fh:
         with _open_image(fh, max_pixels) as img:
             return img.size
 
 
-def _open_image(fp, max_pixels: int) -> Image.Image:
-    """Open lazily (header only) and refuse more than ``max_pixels`` before decoding."""
+def _open_image(fp, max_pixels: int | None) -> Image.Image:
+    """Open lazily (header only) and refuse more than ``max_pixels`` (None: no limit of ours) before decoding."""
+    limit = max_pixels if max_pixels is not None else 2 * (Image.MAX_IMAGE_PIXELS or 0)
     try:
         with warnings.catch_warnings():
             # We check the pixel count ourselves, right below, against our own limit.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(fp)
-    except Image.DecompressionBombError as exc:
-        raise MediaLimitError(f"image is over the decoder's pixel limit: {exc}") from exc
+    except Image.DecompressionBombError as exc:  # Pillow's own guard fired first (past ~179 M pixels)
+        raise MediaLimitError(f"image has over {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels, over the limit of {limit}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise CorruptMediaError(f"the image cannot be decoded: {exc}") from exc
     width, height = img.size
-    if width * height > max_pixels:
+    if max_pixels is not None and width * height > max_pixels:
         img.close()
         raise MediaLimitError(f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}")
     return img
 
 
-def decode_image(data: bytes, max_pixels: int = 50_000_000) -> np.ndarray:
+def decode_image(data: bytes, max_pixels: int | None = None) -> np.ndarray:
     """Bytes -> RGB uint8 (H, W, 3), EXIF orientation applied.
 
     The pixel count is checked from the header before decoding, so a
@@ -115,7 +116,7 @@ def decode_image(data: bytes, max_pixels: int = 50_000_000) -> np.ndarray:
             raise CorruptMediaError(f"the image cannot be decoded: {exc}") from exc
 
 
-def read_image(path: str | Path, max_pixels: int = 50_000_000) -> Frame:
+def read_image(path: str | Path, max_pixels: int | None = None) -> Frame:
     return Frame(index=0, time=0.0, image=decode_image(Path(path).read_bytes(), max_pixels))
 
 
@@ -139,23 +140,23 @@ def probe_video(path: str | Path) -> VideoInfo:
         cap.release()
 
 
-def check_video_limits(info: VideoInfo, max_pixels: int, max_duration: float | None) -> None:
-    """Raise MediaLimitError for frames over ``max_pixels`` or a video over ``max_duration`` seconds."""
-    if info.width * info.height > max_pixels:
+def check_video_limits(info: VideoInfo, max_pixels: int | None, max_duration: float | None) -> None:
+    """Raise MediaLimitError for frames over ``max_pixels`` or a video over ``max_duration`` seconds (None: no limit)."""
+    if max_pixels is not None and info.width * info.height > max_pixels:
         raise MediaLimitError(f"video frames are {info.width}x{info.height}, over the limit of {max_pixels} pixels")
     if max_duration is not None and info.duration > max_duration:
         raise MediaLimitError(f"video lasts {info.duration:.1f} s, over the limit of {max_duration:g} s")
 
 
-def sample_indices(frame_count: int, fps: float, frames: int | None = 32, sample_fps: float | None = None) -> list[int]:
-    """Frame indices to keep: ``frames`` evenly over the video, or ``sample_fps`` per second."""
+def sample_indices(frame_count: int, fps: float, frames: int | None = None, sample_fps: float | None = None) -> list[int]:
+    """Frame indices to keep: ``frames`` evenly over the video (None: every frame), or ``sample_fps`` per second."""
     if frame_count <= 0:
         return []
     if sample_fps:
         step = max(fps / sample_fps, 1.0) if fps > 0 else 1.0
         count = max(1, int(frame_count / step))
     else:
-        count = min(frames or 32, frame_count)
+        count = min(frames or frame_count, frame_count)
         step = frame_count / count
     # Centre each pick in its slice so a short clip is not biased to its start.
     return sorted({min(frame_count - 1, int(step * i + step / 2)) for i in range(count)})
@@ -163,10 +164,10 @@ def sample_indices(frame_count: int, fps: float, frames: int | None = 32, sample
 
 def read_video(
     path: str | Path,
-    frames: int | None = 32,
+    frames: int | None = None,
     sample_fps: float | None = None,
     max_duration: float | None = None,
-    max_pixels: int = 50_000_000,
+    max_pixels: int | None = None,
 ) -> Iterator[Frame]:
     """Yield the kept frames in order, reading forward only.
 

@@ -31,7 +31,7 @@ def score_many(predictor: Predictor, paths: Iterable[str | Path], prefetch: int 
                 if stop.is_set():
                     return
                 try:
-                    item = predictor.prepare_file(path)
+                    item = predictor.prepare(path)
                 except (MediaError, OSError) as exc:
                     item = predictor.error_record(path, exc)
                 handoff.put(item)

@@ -77,6 +77,20 @@ class ErrorInfo:
 
 
 @dataclass
+class Explanation:
+    """A Grad-CAM heat map of one face crop: which pixels pushed its score towards fake."""
+
+    frame: int  # position in ``frames``
+    face: int  # position in that frame's ``faces``
+    method: str
+    heatmap: str  # PNG (grayscale, the crop's size), base64
+
+
+CSV_FIELDS = ["path", "media", "status", "label", "score", "threshold", "faces", "tracks", "error_type", "error_detail",
+              "model", "total_ms"]
+
+
+@dataclass
 class MediaResult:
     """The record for one file. ``score``/``label`` are set only when status is ok."""
 
@@ -91,6 +105,8 @@ class MediaResult:
     model: Optional[ModelRef] = None
     frames: list[FrameResult] = field(default_factory=list)
     tracks: list[TrackResult] = field(default_factory=list)
+    options: Optional[dict[str, Any]] = None  # the per-request options used (frames, sample_fps, aggregation, explain)
+    explanations: Optional[list[Explanation]] = None  # only when explain was asked
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -108,10 +124,41 @@ class MediaResult:
         return sum(len(f.faces) for f in self.frames)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (the API's and the CLI's record)."""
         data = dataclasses.asdict(self)
         data["timings_ms"] = {k: round(v, 1) for k, v in self.timings_ms.items()}
         return data
 
     @classmethod
-    def failed(cls, path: str, media: MediaKind, kind: str, detail: str, **kw: Any) -> "MediaResult":
-        return cls(path=path, media=media, status="error", error=ErrorInfo(kind, detail), **kw)
+    def from_dict(cls, data: dict[str, Any]) -> "MediaResult":
+        """Rebuild a record from ``to_dict``'s output (derived fields, label and frame scores, are recomputed)."""
+        data = dict(data)
+        data.pop("label", None)
+        frames = [FrameResult(f["index"], f["time"], [FaceResult(**face) for face in f["faces"]]) for f in data.pop("frames", [])]
+        error, model, explanations = data.pop("error", None), data.pop("model", None), data.pop("explanations", None)
+        tracks = [TrackResult(**t) for t in data.pop("tracks", [])]
+        return cls(
+            **data,
+            error=ErrorInfo(**error) if error else None,
+            model=ModelRef(**model) if model else None,
+            frames=frames,
+            tracks=tracks,
+            explanations=[Explanation(**e) for e in explanations] if explanations is not None else None,
+        )
+
+    def to_row(self) -> dict[str, Any]:
+        """One flat row (CSV_FIELDS): the verdict, not the per-face detail."""
+        return {
+            "path": self.path,
+            "media": self.media,
+            "status": self.status,
+            "label": self.label or "",
+            "score": "" if self.score is None else f"{self.score:.4f}",
+            "threshold": "" if self.threshold is None else self.threshold,
+            "faces": self.face_count,
+            "tracks": len(self.tracks),
+            "error_type": self.error.type if self.error else "",
+            "error_detail": self.error.detail if self.error else "",
+            "model": f"{self.model.name}:{self.model.version}" if self.model else "",
+            "total_ms": round(self.timings_ms.get("total", 0.0)),
+        }

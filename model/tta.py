@@ -33,3 +33,14 @@ def apply_tta(name: str, batch: Batch) -> Batch:
     if isinstance(batch, np.ndarray):
         return np.ascontiguousarray(np.flip(batch, axes))
     return batch.flip(axes)
+
+
+def tta_probability(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """P(fake) from logits of shape (n_tta, n): the mean over augmentations of sigmoid(logit / temperature).
+
+    The temperature (fitted on validation logits, stored in the checkpoint)
+    divides every pass's logit, so torch and ONNX Runtime give the same
+    calibrated score from the same logits.
+    """
+    z = np.asarray(logits, dtype=np.float64) / float(temperature)
+    return (1.0 / (1.0 + np.exp(-z))).mean(axis=0)

@@ -10,34 +10,25 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from unmask.model import __version__
-from unmask.model.predictor import Predictor
 
-from . import metrics
-from .api.deps import SyncSlots, require_api_key
-from .api.routes import batches, health, jobs, media
+from ..model import __version__
+from ..model.predictor import Predictor
+from .api.deps import SyncSlots
+from .api.main import api_router
+from .core import prometheus
 from .core.config import Settings
+from .core.middleware import RequestMiddleware
+from .core.problems import install_problem_handlers
 from .jobs.store import JobStore
 from .jobs.worker import JobRunner
-from .middleware import RequestMiddleware
-from .problems import install_problem_handlers
 
 log = logging.getLogger(__name__)
 
 
 def load_predictor(settings: Settings) -> Predictor:
-    predictor = Predictor(
-        settings.model,
-        device=settings.device,
-        backend=settings.backend,
-        aggregation=settings.aggregation,
-        frames=settings.frames,
-        sample_fps=settings.sample_fps,
-        max_pixels=settings.max_pixels,
-        max_duration=settings.max_video_seconds,
-    )
+    predictor = Predictor(settings.model, settings.scoring())
     if settings.warmup:
         predictor.warmup()
     ref = predictor.model_ref
@@ -58,7 +49,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         if app.state.predictor is None:
             app.state.predictor = load_predictor(settings)
         ref = app.state.predictor.model_ref
-        metrics.MODEL.info({"name": ref.name, "version": ref.version, "architecture": ref.architecture})
+        prometheus.MODEL.info({"name": ref.name, "version": ref.version, "architecture": ref.architecture})
         runner = JobRunner(store, app.state.predictor, settings.job_workers, settings.job_timeout_s, settings.job_retention_s)
         app.state.store, app.state.runner = store, runner
         runner.start()
@@ -78,11 +69,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     app.state.predictor = predictor
     app.state.sync_slots = SyncSlots(settings.sync_max_pending)
     install_problem_handlers(app)
-    auth = [Depends(require_api_key)]
-    app.include_router(health.router)
-    app.include_router(media.router, dependencies=auth)
-    app.include_router(jobs.router, dependencies=auth)
-    app.include_router(batches.router, dependencies=auth)
+    app.include_router(api_router)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
     app.add_middleware(RequestMiddleware, body_limit=_body_limits(settings))

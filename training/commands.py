@@ -19,7 +19,6 @@ from .errors import MissingExtraError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DATA = "../shared/data"  # relative to the working directory
 S = argparse.SUPPRESS
 
 
@@ -34,7 +33,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     _flag(p, "--config", "config_file", help="TOML config (keys as training/config.py TrainConfig) or a run's config.json")
     _flag(p, "--manifest", "manifest", help="crops manifest CSV (unmask extract's manifest.csv or path,label[,group,split])")
     _flag(p, "--data-manifest", "manifest", help="same as --manifest")
-    _flag(p, "--data", "data", help=f"shared data folder, used without a manifest (default {DEFAULT_DATA})")
+    _flag(p, "--data", "data", help="shared data folder, used without a manifest (default: found beside the checkout, "
+                                    "or $UNMASK_SHARED_DATA)")
     _flag(p, "--out", "out_dir", help="run folder (checkpoints, metrics.csv, state)")
     _flag(p, "--name", "name", help="checkpoint name in the metadata")
     _flag(p, "--version", "version")
@@ -55,6 +55,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--amp", dest="amp", choices=["none", "bf16", "fp16"], default=S, help="autocast dtype (CUDA)")
     _flag(p, "--device", "device", help="auto, cpu, cuda")
     _flag(p, "--sbi", "sbi", float, "share of self-blended fakes per epoch (default 0.25 on shared data, 0 on a manifest)")
+    _flag(p, "--augment", "augment", help="augmentation preset: none, light, strong (a config file can override single keys)")
+    _flag(p, "--cache-dir", "cache_dir", help="where decoded crops are cached (default runs/cache; '' reads JPEGs each time)")
     p.add_argument("--no-balance", dest="balance", action="store_false", default=S, help="draw classes as they occur")
     p.add_argument("--resume", dest="resume", action="store_true", default=S, help="continue the run in --out")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=S)
@@ -114,7 +116,8 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("checkpoint", nargs="?", default="default", help="checkpoint path or bundled model name")
     p.add_argument("--manifest", help="crops manifest CSV; without it, the DFDC validation split of --data")
     p.add_argument("--split", choices=["all", "train", "val"], default="all", help="manifest rows to use (default all)")
-    p.add_argument("--data", default=DEFAULT_DATA, help="shared data folder (without --manifest)")
+    p.add_argument("--data", default="", help="shared data folder (without --manifest; default: found beside the checkout, "
+                                              "or $UNMASK_SHARED_DATA)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--limit", type=int, default=0, help="at most this many crops per class (0: all)")
     p.add_argument("--workers", type=int, default=1)
@@ -123,9 +126,10 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", default="-", help="JSON report path ('-': stdout)")
     p.add_argument("--roc", help="write the frame-level ROC curve to this PNG")
     p.add_argument("--scores", help="write per-crop scores to this CSV")
-    p.add_argument("--calibrate", choices=["youden", "eer"], help="pick a threshold on these crops: Youden's J or the EER point")
+    p.add_argument("--calibrate", choices=["temperature", "youden", "eer"],
+                   help="fit on these crops: a temperature for the probabilities, or a threshold (Youden's J, EER point)")
     p.add_argument("--save-as", help="where the calibrated copy goes (default: NAME-calibrated beside --out)")
-    p.add_argument("--in-place", action="store_true", help="write the calibrated threshold into the checkpoint's own JSON")
+    p.add_argument("--in-place", action="store_true", help="write the calibration into the checkpoint's own JSON")
     p.set_defaults(func=run_eval)
     return p
 
@@ -134,10 +138,12 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
 def run_eval(args: argparse.Namespace) -> int:
     _import("eval")
     import torch
-    from unmask.model.checkpoint import checkpoint_paths, load_checkpoint, resolve_checkpoint, save_checkpoint
 
-    from .datasets import dfdc_records, manifest_records, split_records
-    from .evaluate import evaluate, pick_threshold, roc_png
+    from ..model.checkpoint import checkpoint_paths, load_checkpoint, resolve_checkpoint, save_checkpoint
+    from ..model.tta import tta_probability
+    from .calibration import fit_temperature, pick_threshold
+    from .datasets import dfdc_records, manifest_records, shared_data_dir, split_records
+    from .evaluate import evaluate, report, roc_png
     from .loop import cap_per_label
 
     path = resolve_checkpoint(args.checkpoint)
@@ -145,44 +151,61 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.manifest:
         recs, split = split_records(manifest_records(args.manifest), args.split), f"{args.manifest} ({args.split})"
     else:
-        recs, split = dfdc_records(Path(args.data), "val"), "dfdc_faces validation (by group)"
+        data = Path(args.data) if args.data else shared_data_dir()
+        recs, split = dfdc_records(data, "val"), "dfdc_faces validation (by group)"
     recs = cap_per_label(recs, args.limit, 0)
     tta = ("identity",) if args.no_tta else info.config.tta
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
-    result, labels, probs = evaluate(model, recs, info.config, tta=tta, batch_size=args.batch_size,
-                                     workers=args.workers, device=device)
-    report = {"checkpoint": str(path), "name": info.name, "version": info.version, "split": split,
-              "threshold": info.config.threshold, "tta": list(tta), **result}
+    result, labels, logits = evaluate(model, recs, info.config, tta=tta, batch_size=args.batch_size,
+                                      workers=args.workers, device=device)
+    probs = tta_probability(logits, info.config.temperature)
+    report_ = {"checkpoint": str(path), "name": info.name, "version": info.version, "split": split,
+               "threshold": info.config.threshold, "temperature": info.config.temperature, "tta": list(tta), **result}
     if args.roc:
-        report["roc_png"] = str(roc_png(labels, probs, Path(args.roc), f"{info.name} on {Path(args.manifest or args.data).name}"))
+        report_["roc_png"] = str(roc_png(labels, probs, Path(args.roc), f"{info.name} on {Path(args.manifest or split).name}"))
     if args.scores:
         _write_scores(Path(args.scores), recs, probs)
     if args.calibrate:
-        threshold = pick_threshold(labels, probs, args.calibrate)
-        if args.in_place:
-            meta_path = checkpoint_paths(path)[1]
-            data = json.loads(meta_path.read_text())
-            data["config"]["threshold"] = threshold
-            meta_path.write_text(json.dumps(data, indent=2) + "\n")
-            target = meta_path
+        if args.calibrate == "temperature":
+            temperature = fit_temperature(labels, logits)
+            new_config = dataclasses.replace(info.config, temperature=temperature)
+            calibrated = tta_probability(logits, temperature)
+            summary = {"method": "temperature", "temperature": temperature, "on": split,
+                       "after": report(recs, labels, calibrated, info.config.threshold)["frame"]}
         else:
-            base = Path(args.out).parent if args.out != "-" else Path.cwd()
-            stem = Path(args.save_as) if args.save_as else base / f"{info.name}-calibrated"
-            info.config = dataclasses.replace(info.config, threshold=threshold)
-            info.metrics = {**info.metrics, "calibration": {"method": args.calibrate, "threshold": threshold, "on": split}}
-            info.created = ""
-            target = save_checkpoint(stem, model, info)
-        report["calibration"] = {"method": args.calibrate, "threshold": threshold, "written_to": str(target),
-                                 "accuracy_at_threshold": float(((probs >= threshold) == (labels == 1)).mean())}
-        log.info("threshold %.4f (%s) written to %s", threshold, args.calibrate, target)
-    text = json.dumps(report, indent=2)
+            threshold = pick_threshold(labels, probs, args.calibrate)
+            new_config = dataclasses.replace(info.config, threshold=threshold)
+            summary = {"method": args.calibrate, "threshold": threshold, "on": split,
+                       "accuracy_at_threshold": float(((probs >= threshold) == (labels == 1)).mean())}
+        target = _write_calibrated(args, path, info, model, new_config, summary, checkpoint_paths, save_checkpoint)
+        report_["calibration"] = {**summary, "written_to": str(target)}
+        log.info("%s calibration written to %s", args.calibrate, target)
+    text = json.dumps(report_, indent=2)
     if args.out == "-":
         print(text)
     else:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text + "\n")
     return 0
+
+
+def _write_calibrated(args, path, info, model, new_config, summary, checkpoint_paths, save_checkpoint) -> Path:
+    """The checkpoint's own JSON (``--in-place``) or a calibrated copy gets the new threshold or temperature."""
+    calibration = {k: v for k, v in summary.items() if k != "after"}
+    if args.in_place:
+        meta_path = checkpoint_paths(path)[1]
+        data = json.loads(meta_path.read_text())
+        data["config"] = new_config.to_dict()
+        data.setdefault("metrics", {})["calibration"] = calibration
+        meta_path.write_text(json.dumps(data, indent=2) + "\n")
+        return meta_path
+    base = Path(args.out).parent if args.out != "-" else Path.cwd()
+    stem = Path(args.save_as) if args.save_as else base / f"{info.name}-calibrated"
+    info.config = new_config
+    info.metrics = {**info.metrics, "calibration": calibration}
+    info.created = ""
+    return save_checkpoint(stem, model, info)
 
 
 def _write_scores(path: Path, recs, probs) -> None:

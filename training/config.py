@@ -16,6 +16,7 @@ from typing import Any
 
 from .datasets import VAL_PERMILLE, Mix
 from .errors import ConfigError
+from .transforms import AugmentConfig, augment_config
 
 FINETUNE_PRESET = {"lr_scale": 0.1, "freeze_blocks": 4, "freeze_epochs": 1, "warmup_steps": 10}
 
@@ -24,7 +25,7 @@ FINETUNE_PRESET = {"lr_scale": 0.1, "freeze_blocks": 4, "freeze_epochs": 1, "war
 class TrainConfig:
     """Everything that defines a training run (saved in the checkpoint's ``training.recipe``)."""
 
-    data: str = "../shared/data"  # shared data folder (DFDC crops + UTKFace), used when no manifest
+    data: str = ""  # shared data folder (DFDC crops + UTKFace), used when no manifest; "": found (datasets.shared_data_dir)
     manifest: str = ""  # crops manifest CSV (unmask extract's manifest.csv or path,label[,group,split,...])
     out_dir: str = "runs/default"
     name: str = "lite0-dfdc-sbi"
@@ -58,9 +59,11 @@ class TrainConfig:
     device: str = "auto"
     mix: Mix = field(default_factory=lambda: Mix(sbi=-1.0))  # sbi < 0: 0.25 on shared data, 0 on a manifest
     use_utkface: bool = True
+    augment: AugmentConfig = field(default_factory=lambda: augment_config("light"))  # preset name or table
     val_permille: int = VAL_PERMILLE
     val_limit: int = 0  # cap on val crops (and SBI val reals) per class; 0 = all
-    landmark_cache: str = "runs/landmarks_real.npy"
+    cache: bool = True  # decode crops once into a uint8 memory map (else read the JPEGs every time)
+    cache_dir: str = ""  # crops and landmarks caches; "": $UNMASK_CACHE_DIR/training (~/.cache/unmask/training)
     log_every: int = 20
     max_steps: int = 0  # stop (as if killed) after this many steps in total; resume with --resume
     resume: bool = False
@@ -70,6 +73,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.mix, dict):
             self.mix = Mix(**{**dataclasses.asdict(Mix(sbi=-1.0)), **self.mix})
+        self.augment = augment_config(self.augment)
         checks = [
             (self.amp in {"none", "bf16", "fp16"}, f"amp must be none, bf16 or fp16, not {self.amp!r}"),
             (self.loss in {"bce", "focal"}, f"loss must be bce or focal, not {self.loss!r}"),

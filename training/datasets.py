@@ -11,20 +11,39 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from .errors import TrainingError
-from .landmarks import read_rgb
+from .cache import load_image
 from .readers import DatasetLayoutError, read_dataset
 from .sbi import self_blend
-from .transforms import augment, resize, to_tensor
+from .transforms import AugmentConfig, degrade, to_chw
 
 log = logging.getLogger(__name__)
 
 VAL_PERMILLE = 100  # groups whose hash falls below this (out of 1000) are validation
+SHARED_DATA_ENV = "UNMASK_SHARED_DATA"
+
+
+def shared_data_dir() -> Path:
+    """The shared data folder: ``$UNMASK_SHARED_DATA``, else ``shared/data`` beside the checkout or the working directory.
+
+    Raises DataError naming the flag and variable to set when none is found.
+    """
+    import os
+
+    if os.environ.get(SHARED_DATA_ENV):
+        return Path(os.environ[SHARED_DATA_ENV])
+    here = Path(__file__).resolve()
+    for base in [Path.cwd(), *Path.cwd().parents, *here.parents]:
+        candidate = base / "shared" / "data"
+        if (candidate / "dfdc_faces").is_dir():
+            return candidate
+    raise DataError(f"shared data folder not found: pass --data DIR or set {SHARED_DATA_ENV}")
 
 
 class DataError(TrainingError, RuntimeError):
@@ -122,10 +141,25 @@ class Mix:
     utk_share: float = 0.33
 
 
+ImageReader = Callable[[str], np.ndarray]  # path -> S x S x 3 RGB uint8 (a CropCache, or JpegReader)
+
+
+class JpegReader:
+    """Reads and resizes each crop on every call: the uncached path (same pixels as the cache)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __call__(self, path: str) -> np.ndarray:
+        return load_image(path, self.size)
+
+
 class TrainDataset(Dataset):
     """``length`` items per epoch drawn per ``mix``; SBI fakes are made on the fly from reals.
 
-    Call ``set_epoch`` before each epoch (before the DataLoader iterator is made);
+    Items are ``(uint8 3xSxS tensor, label, source)``; the batch-level
+    augmentation and normalisation happen in the training loop. Call
+    ``set_epoch`` before each epoch (before the DataLoader iterator is made);
     item ``i`` of epoch ``e`` is deterministic given the seed.
     """
 
@@ -136,17 +170,15 @@ class TrainDataset(Dataset):
         dfdc_fakes: list[FaceRecord],
         landmarks: dict[str, np.ndarray],
         length: int,
-        size: int,
-        mean,
-        std,
+        read: ImageReader,
+        augment: AugmentConfig,
         mix: Mix | None = None,
         seed: int = 0,
     ) -> None:
         if not dfdc_fakes or not (dfdc_reals or utk_reals):
             raise DataError("training needs fakes and some real faces")
         self.dfdc_reals, self.utk_reals, self.dfdc_fakes = dfdc_reals, utk_reals, dfdc_fakes
-        self.landmarks = landmarks
-        self.length, self.size, self.mean, self.std = length, size, mean, std
+        self.landmarks, self.length, self.read, self.augment = landmarks, length, read, augment
         self.mix, self.seed = mix or Mix(), seed
         self.set_epoch(0)
 
@@ -169,26 +201,27 @@ class TrainDataset(Dataset):
         kind = self.kinds[i]
         if kind == 1:
             rec = self.dfdc_fakes[rng.integers(len(self.dfdc_fakes))]
-            img, label, source = read_rgb(rec.path), 1, rec.source
+            img, label, source = self.read(rec.path), 1, rec.source
         else:
             rec = self._pick_real(rng)
-            img = read_rgb(rec.path)
+            img = self.read(rec.path)
             if kind == 2:
-                img, _ = self_blend(img, self.landmarks[rec.path], rng)
+                img, _ = self_blend(np.asarray(img), self.landmarks[rec.path], rng)
                 label, source = 1, "sbi"
             else:
                 label, source = 0, rec.source
-        img = augment(img, self.size, rng)
-        return to_tensor(img, self.mean, self.std), torch.tensor(float(label)), source
+        if self.augment.per_item:
+            img = degrade(np.asarray(img), self.augment, rng)
+        return to_chw(img), torch.tensor(float(label)), source
 
 
 class EvalDataset(Dataset):
-    """Fixed records, resized only; with ``sbi=True`` each (real) record becomes a fixed SBI fake."""
+    """Fixed records, resized only (uint8 items); with ``sbi=True`` each (real) record becomes a fixed SBI fake."""
 
-    def __init__(self, records: list[FaceRecord], size: int, mean, std, landmarks=None, sbi=False, seed=1234):
+    def __init__(self, records: list[FaceRecord], read: ImageReader, landmarks=None, sbi=False, seed=1234):
         if sbi and landmarks is None:
             raise ValueError("SBI evaluation needs landmarks")
-        self.records, self.size, self.mean, self.std = records, size, mean, std
+        self.records, self.read = records, read
         self.landmarks, self.sbi, self.seed = landmarks, sbi, seed
 
     def __len__(self) -> int:
@@ -196,9 +229,9 @@ class EvalDataset(Dataset):
 
     def __getitem__(self, i: int):
         rec = self.records[i]
-        img = read_rgb(rec.path)
+        img = self.read(rec.path)
         label = rec.label
         if self.sbi:
-            img, _ = self_blend(img, self.landmarks[rec.path], np.random.default_rng((self.seed, i)))
+            img, _ = self_blend(np.asarray(img), self.landmarks[rec.path], np.random.default_rng((self.seed, i)))
             label = 1
-        return to_tensor(resize(img, self.size), self.mean, self.std), torch.tensor(float(label)), rec.source
+        return to_chw(img), torch.tensor(float(label)), rec.source

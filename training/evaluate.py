@@ -11,29 +11,36 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from unmask.model.tta import apply_tta, check_tta
+from ..model.tta import apply_tta, check_tta, tta_probability
 
 from . import metrics
-from .datasets import EvalDataset, FaceRecord
+from .datasets import EvalDataset, FaceRecord, JpegReader
+from .transforms import normalize
 
 log = logging.getLogger(__name__)
 
 
 
 @torch.no_grad()
-def predict(model: nn.Module, dataset, batch_size: int, device: torch.device, workers: int = 0,
-            tta: Sequence[str] = ("identity",)):
-    """(labels, P(fake)) over a dataset; with several TTA ops, the mean of their probabilities."""
+def predict_logits(model: nn.Module, dataset, batch_size: int, device: torch.device, workers: int = 0,
+                   tta: Sequence[str] = ("identity",), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)):
+    """(labels, logits of shape (n_tta, n)) over a dataset of uint8 crops."""
     tta = check_tta(tta)
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
-    ys, ps = [], []
+    ys, zs = [], []
     for x, y, _ in loader:
-        x = x.to(device).contiguous(memory_format=torch.channels_last)
-        probs = [torch.sigmoid(model(apply_tta(t, x)).float()) for t in tta]
-        ps.append(torch.stack(probs).mean(0).cpu().numpy())
+        x = normalize(x, mean, std).to(device).contiguous(memory_format=torch.channels_last)
+        zs.append(torch.stack([model(apply_tta(t, x)).float() for t in tta]).cpu().numpy())
         ys.append(y.numpy())
-    return np.concatenate(ys), np.concatenate(ps)
+    return np.concatenate(ys), np.concatenate(zs, axis=1)
+
+
+def predict(model: nn.Module, dataset, batch_size: int, device: torch.device, workers: int = 0,
+            tta: Sequence[str] = ("identity",), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), temperature: float = 1.0):
+    """(labels, P(fake)) over a dataset, scored as the predictor scores a face (``tta_probability``)."""
+    labels, logits = predict_logits(model, dataset, batch_size, device, workers, tta, mean, std)
+    return labels, tta_probability(logits, temperature)
 
 
 def video_scores(records: Sequence[FaceRecord], probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -61,21 +68,6 @@ def report(records: Sequence[FaceRecord], labels: np.ndarray, probs: np.ndarray,
     return out
 
 
-def pick_threshold(labels: np.ndarray, probs: np.ndarray, method: str = "youden") -> float:
-    """Decision threshold: ``youden`` maximises TPR - FPR; ``eer`` is where FPR = FNR (nearest score)."""
-    y, s = np.asarray(labels, dtype=np.float64), np.asarray(probs, dtype=np.float64)
-    cands = np.unique(s)
-    tpr = np.array([(s[y == 1] >= t).mean() for t in cands])
-    fpr = np.array([(s[y == 0] >= t).mean() for t in cands])
-    if method == "youden":
-        k = int(np.argmax(tpr - fpr))
-    elif method == "eer":
-        k = int(np.argmin(np.abs((1 - tpr) - fpr)))
-    else:
-        raise ValueError(f"calibration method must be youden or eer, not {method!r}")
-    return float(np.clip(cands[k], 1e-4, 1 - 1e-4))
-
-
 def roc_png(labels: np.ndarray, probs: np.ndarray, path: Path, title: str) -> Path:
     """Save the ROC curve as a PNG (matplotlib, Agg backend)."""
     import matplotlib
@@ -100,9 +92,13 @@ def roc_png(labels: np.ndarray, probs: np.ndarray, path: Path, title: str) -> Pa
 
 def evaluate(model: nn.Module, records: Sequence[FaceRecord], config, *, tta: Sequence[str], batch_size: int = 64,
              workers: int = 0, device: torch.device | None = None) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Score ``records`` with a model and its ModelConfig; return (report, labels, probs)."""
+    """Score ``records`` with a model and its ModelConfig (temperature applied); return (report, labels, logits).
+
+    ``logits`` has shape (n_tta, n): what temperature fitting needs.
+    """
     device = device or torch.device("cpu")
     model = model.to(device).to(memory_format=torch.channels_last)
-    ds = EvalDataset(list(records), config.input_size, config.mean, config.std)
-    labels, probs = predict(model, ds, batch_size, device, workers, tta)
-    return report(records, labels, probs, config.threshold), labels, probs
+    ds = EvalDataset(list(records), JpegReader(config.input_size))
+    labels, logits = predict_logits(model, ds, batch_size, device, workers, tta, config.mean, config.std)
+    probs = tta_probability(logits, config.temperature)
+    return report(records, labels, probs, config.threshold), labels, logits

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import cv2
-from unmask.model.config import ModelConfig
-from unmask.model.errors import MediaError
-from unmask.model.faces import FaceDetector, crop_face
-from unmask.model.media import read_image, read_video, sniff_file
+from ..model.config import ModelConfig, ScoringConfig
+from ..model.errors import MediaError
+from ..model.faces import FaceDetector, crop_face
+from ..model.media import read_image, read_video, sniff_file
 
 log = logging.getLogger(__name__)
+DEFAULTS = ScoringConfig()
 MANIFEST_FIELDS = ["path", "source", "label", "frame", "time", "face", "x1", "y1", "x2", "y2", "detection"]
 
 
@@ -30,7 +31,7 @@ MANIFEST_FIELDS = ["path", "source", "label", "frame", "time", "face", "x1", "y1
 class ExtractOptions:
     out: Path
     config: ModelConfig
-    frames: int = 32
+    frames: int = DEFAULTS.frames
     label: str = ""
     workers: int = 1
     max_faces: int = 4
@@ -82,7 +83,7 @@ def _init_worker(options: ExtractOptions) -> None:
     import torch
 
     torch.set_num_threads(1 if options.workers > 1 else torch.get_num_threads())
-    _worker = (FaceDetector(max_faces=options.max_faces), options)
+    _worker = (FaceDetector(ScoringConfig(max_faces=options.max_faces)), options)
 
 
 def _extract_one(source: str) -> tuple[str, list[dict], str | None]:

@@ -16,9 +16,10 @@ import json
 import os
 from pathlib import Path
 
-from unmask.model.aggregation import get_strategy, list_strategies
-from unmask.model.predictor import Predictor
-from unmask.model.results import MediaResult
+from ..model.aggregation import get_strategy, list_strategies
+from ..model.config import ScoringConfig
+from ..model.predictor import Predictor
+from ..model.results import MediaResult
 
 from .metrics import log_loss, roc_auc
 
@@ -41,7 +42,7 @@ def evaluate_files(predictor: Predictor, labels_csv: Path) -> dict:
     rows = list(csv.DictReader(labels_csv.open()))
     files = []
     for row in rows:
-        result = predictor.score_file(root / row["path"], row["path"])
+        result = predictor.predict(root / row["path"], row["path"], on_error="record")
         files.append(
             {
                 "path": row["path"],
@@ -54,7 +55,7 @@ def evaluate_files(predictor: Predictor, labels_csv: Path) -> dict:
                 **{s: file_score(result, s) for s in list_strategies()},
             }
         )
-    report: dict = {"model": predictor.info.name, "version": predictor.info.version, "frames": predictor.frames, "files": files}
+    report: dict = {"model": predictor.info.name, "version": predictor.info.version, "frames": predictor.config.frames, "files": files}
     scored = [f for f in files if f["status"] == "ok"]
     labels = [1 if f["label"] == "fake" else 0 for f in scored]
     if 0 < sum(labels) < len(labels):
@@ -86,10 +87,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("labels", type=Path)
     parser.add_argument("--model", default=None)
-    parser.add_argument("--frames", type=int, default=32)
+    parser.add_argument("--frames", type=int, default=ScoringConfig.frames)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    report = evaluate_files(Predictor(args.model, frames=args.frames), args.labels)
+    report = evaluate_files(Predictor(args.model, ScoringConfig(frames=args.frames)), args.labels)
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(markdown(report))

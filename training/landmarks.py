@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -65,18 +65,12 @@ def face_landmarks(img: np.ndarray, pad: float = PAD) -> np.ndarray:
     return pts - np.array([px, py], dtype=np.float32)
 
 
-def read_rgb(path: str | Path) -> np.ndarray:
-    """An image file as RGB uint8."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise LandmarkError(f"{path}: cannot read image")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+def load_or_compute(paths: Sequence[str | Path], cache: str | Path, read: Callable[[str], np.ndarray]) -> dict[str, np.ndarray]:
+    """Landmarks for every path, on the image ``read(path)`` gives, from ``cache`` (.npy + .json path list) or computed.
 
-
-def load_or_compute(paths: Sequence[str | Path], cache: str | Path) -> dict[str, np.ndarray]:
-    """Landmarks for every path, from ``cache`` (.npy points + .json path list) or computed and saved there.
-
-    A cache that lacks some of ``paths`` is extended.
+    Points are in the coordinates of the images training uses (resized to the
+    input size), so the cache file should name that size. A cache that lacks
+    some of ``paths`` is extended.
     """
     cache = Path(cache)
     index_path = cache.with_suffix(".json")
@@ -90,7 +84,7 @@ def load_or_compute(paths: Sequence[str | Path], cache: str | Path) -> dict[str,
         log.info("computing landmarks for %d faces (cache %s)", len(todo), cache)
         start = time.monotonic()
         for i, p in enumerate(todo, 1):
-            known[p] = face_landmarks(read_rgb(p))
+            known[p] = face_landmarks(np.asarray(read(p)))
             if i % 2000 == 0:
                 log.info("landmarks %d/%d (%.0f faces/s)", i, len(todo), i / (time.monotonic() - start))
         cache.parent.mkdir(parents=True, exist_ok=True)

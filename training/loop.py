@@ -1,7 +1,10 @@
-"""The training loop: AdamW + warmup/cosine, per-epoch validation, checkpoints and resumable state.
+"""The training loop, split timm's way: ``setup``, ``train_one_epoch``, ``validate``, checkpointing.
 
 Data is either the shared DFDC crops (+ UTKFace reals and SBI fakes) or any
-crops manifest (``manifest``). Runs as one process or under torchrun (DDP).
+crops manifest (``manifest``). Crops are decoded once into a uint8 cache
+(``training/cache.py``); per-item work (SBI, JPEG/blur/down-up scaling)
+runs in the DataLoader worker, batch augmentation in the main process.
+Runs as one process or under torchrun (DDP).
 """
 
 from __future__ import annotations
@@ -19,30 +22,40 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from unmask.model.architectures import create_model, default_config
-from unmask.model.checkpoint import CheckpointInfo, checkpoint_paths, load_checkpoint, resolve_checkpoint, save_checkpoint
-from unmask.model.config import IMAGENET_MEAN, IMAGENET_STD, ModelConfig
 
-from . import distributed, metrics
+from ..model.architectures import create_model, default_config
+from ..model.checkpoint import CheckpointInfo, checkpoint_paths, load_checkpoint, resolve_checkpoint, save_checkpoint
+from ..model.config import IMAGENET_MEAN, IMAGENET_STD, ModelConfig
+from ..model.predictor import cache_dir as user_cache_dir
+from . import ddp, metrics
+from .cache import build_cache
 from .config import TrainConfig
-from .datasets import EvalDataset, Mix, TrainDataset, dfdc_records, manifest_records, split_records, utk_records
+from .datasets import EvalDataset, FaceRecord, JpegReader, Mix, TrainDataset, dfdc_records, manifest_records, shared_data_dir, split_records, utk_records
 from .errors import ConfigError
 from .evaluate import predict
 from .losses import make_loss, mixup
 from .state import EMA, STATE_JSON, load_state, save_state
+from .transforms import BatchAugment
 
 log = logging.getLogger(__name__)
 
 __all__ = ["TrainConfig", "train", "build_model", "cap_per_label", "predict"]
 
 
-def _lr_lambda(warmup: int, total: int):
+# -- setup -------------------------------------------------------------------
+
+
+def lr_lambda(warmup: int, total: int):
+    """Linear warmup over ``warmup`` steps, then cosine to 0 at ``total``."""
+
     def f(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
@@ -76,14 +89,15 @@ def build_model(cfg: TrainConfig) -> tuple[nn.Module, ModelConfig, dict, dict | 
     """(model with initial weights, serving config, architecture kwargs, parent info or None)."""
     kwargs = {"cbam": True} if cfg.cbam else {}
     if cfg.init in {"imagenet", "none"}:
-        if cfg.init == "imagenet" and cfg.architecture != "lite0":
-            raise ConfigError(f"ImageNet init is only packaged for lite0, not {cfg.architecture!r} (use init = \"none\")")
         model = create_model(cfg.architecture, **kwargs)
         mean, std = IMAGENET_MEAN, IMAGENET_STD
         if cfg.init == "imagenet":
-            from .imagenet_lite0 import load_imagenet_lite0
+            from .imagenet_lite import PACKAGES, load_imagenet_lite
 
-            mean, std = load_imagenet_lite0(model.backbone)
+            if cfg.architecture not in PACKAGES:
+                raise ConfigError(f"ImageNet init is only packaged for {', '.join(PACKAGES)}, not {cfg.architecture!r} "
+                                  "(use init = \"none\")")
+            mean, std = load_imagenet_lite(model.backbone, cfg.architecture)
         size = cfg.input_size or default_config(cfg.architecture).input_size
         config = ModelConfig(cfg.architecture, size, mean, std)  # crop, threshold and TTA: the serving defaults
         return model, config, kwargs, None
@@ -95,7 +109,8 @@ def build_model(cfg: TrainConfig) -> tuple[nn.Module, ModelConfig, dict, dict | 
     if cfg.architecture != info.config.architecture:
         log.info("init %s: architecture %s (from the checkpoint)", path.name, info.config.architecture)
         cfg.architecture = info.config.architecture
-    config = dataclasses.replace(info.config, input_size=cfg.input_size or info.config.input_size)
+    # A fine-tuned model is calibrated afresh: its parent's temperature no longer fits.
+    config = dataclasses.replace(info.config, input_size=cfg.input_size or info.config.input_size, temperature=1.0)
     sha = file_sha256(checkpoint_paths(path)[0])
     parent = {"name": info.name, "version": info.version, "sha256": sha, "path": str(path),
               "recipe": info.training.get("recipe")}
@@ -115,8 +130,17 @@ def set_frozen(model: nn.Module, n_blocks: int, frozen: bool) -> None:
             part.eval()  # keep BatchNorm statistics of frozen layers
 
 
-def _data(cfg: TrainConfig, data: Path):
-    """(train reals, UTK reals, train fakes, val records, description)."""
+@dataclass
+class TrainData:
+    reals: list[FaceRecord]
+    utk: list[FaceRecord]
+    fakes: list[FaceRecord]
+    val: list[FaceRecord]
+    description: dict[str, Any]
+
+
+def load_records(cfg: TrainConfig) -> TrainData:
+    """Train reals, UTKFace reals, train fakes and validation records, split by group (or the manifest's split)."""
     if cfg.manifest:
         recs = manifest_records(cfg.manifest)
         train_recs, val_recs = split_records(recs, "train", cfg.val_permille), split_records(recs, "val", cfg.val_permille)
@@ -125,6 +149,7 @@ def _data(cfg: TrainConfig, data: Path):
                 "split": "the manifest's split column" if all(r.split for r in recs)
                 else f"by group: sha1(group)[:8] as hex int mod 1000 < {cfg.val_permille} -> validation"}
     else:
+        data = Path(cfg.data).resolve() if cfg.data else shared_data_dir()
         train_recs, val_recs = dfdc_records(data, "train", cfg.val_permille), dfdc_records(data, "val", cfg.val_permille)
         utk = utk_records(data) if cfg.use_utkface else []
         desc = {"root": str(data),
@@ -133,10 +158,10 @@ def _data(cfg: TrainConfig, data: Path):
     reals, fakes = [r for r in train_recs if r.label == 0], [r for r in train_recs if r.label == 1]
     desc.update(train_real=len(reals), train_fake=len(fakes), utkface_real=len(utk),
                 val_real=sum(r.label == 0 for r in val_recs), val_fake=sum(r.label == 1 for r in val_recs))
-    return reals, utk, fakes, val_recs, desc
+    return TrainData(reals, utk, fakes, val_recs, desc)
 
 
-def _mix(cfg: TrainConfig, n_real: int, n_fake: int) -> Mix:
+def epoch_mix(cfg: TrainConfig, n_real: int, n_fake: int) -> Mix:
     """Shares per epoch. Balanced: real = fake + SBI (fakes fill what SBI leaves); else fakes as they occur."""
     sbi = cfg.mix.sbi if cfg.mix.sbi >= 0 else (0.0 if cfg.manifest else 0.25)
     real = cfg.mix.real
@@ -147,22 +172,42 @@ def _mix(cfg: TrainConfig, n_real: int, n_fake: int) -> Mix:
     return Mix(real=real, dfdc_fake=fake, sbi=sbi, utk_share=cfg.mix.utk_share)
 
 
-def train(cfg: TrainConfig) -> Path:
-    """Run (or resume) training; return the weights path of the last checkpoint written."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    d, device = distributed.init(cfg.device)
-    stop = _StopRequest(d.world == 1)  # SIGINT/SIGTERM: finish the step, save state, then stop
-    try:
-        return _train(cfg, d, device, stop)
-    finally:
-        stop.restore()
-        distributed.shutdown()
+@dataclass
+class TrainRun:
+    """What the epoch functions share: the model, its optimiser, data and bookkeeping."""
+
+    cfg: TrainConfig
+    dist: ddp.Dist
+    device: torch.device
+    out: Path
+    model: nn.Module
+    mconfig: ModelConfig
+    arch_kwargs: dict
+    meta: dict  # the checkpoint's "training" section
+    parent_ref: str | None
+    train_ds: TrainDataset
+    val_ds: EvalDataset | None
+    sbi_ds: EvalDataset | None
+    augment: BatchAugment
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    ema: EMA | None
+    steps_per_epoch: int
+    step: int = 0
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.cfg.epochs
+
+    @property
+    def per_step(self) -> int:
+        return self.cfg.batch_size * self.cfg.accum_steps * self.dist.world
 
 
-def _train(cfg: TrainConfig, d: distributed.Dist, device: torch.device, stop: "_StopRequest") -> Path:
-    data = Path(cfg.data).resolve()
+def setup(cfg: TrainConfig, d: ddp.Dist, device: torch.device) -> TrainRun:
+    """Build the model, data (cached crops, landmarks for SBI), optimiser and schedule of a run."""
     out = Path(cfg.out_dir)
     if cfg.resume and not (out / STATE_JSON).is_file():
         raise ConfigError(f"{out}: nothing to resume (no {STATE_JSON}); drop --resume to start a new run")
@@ -171,166 +216,242 @@ def _train(cfg: TrainConfig, d: distributed.Dist, device: torch.device, stop: "_
         cfg.name = f"{parent['name']}-ft"
     model = model.to(device).to(memory_format=torch.channels_last)
 
-    reals, utk, fakes, val_recs, data_desc = _data(cfg, data)
-    mix = _mix(cfg, len(reals) + len(utk), len(fakes))
+    data = load_records(cfg)
+    mix = epoch_mix(cfg, len(data.reals) + len(data.utk), len(data.fakes))
+    size = mconfig.input_size
+    paths = [r.path for r in data.reals + data.utk + data.fakes + data.val]
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else user_cache_dir() / "training"
+    read = build_cache(paths, size, cache / _cache_name(cfg, size)) if cfg.cache else JpegReader(size)
     lms = {}
     if mix.sbi > 0:
         from .landmarks import load_or_compute
 
-        lms = load_or_compute([r.path for r in reals + utk + val_recs if r.label == 0], cfg.landmark_cache)
+        real_paths = [r.path for r in data.reals + data.utk + data.val if r.label == 0]
+        lms = load_or_compute(real_paths, cache / f"landmarks_{size}.npy", read)
     log.info("data: train %d real, %d fake, %d UTKFace real; val %d real, %d fake; mix %s",
-             len(reals), len(fakes), len(utk), data_desc["val_real"], data_desc["val_fake"], mix)
-    size, mean, std = mconfig.input_size, mconfig.mean, mconfig.std
-    train_ds = TrainDataset(reals, utk, fakes, lms, cfg.samples_per_epoch, size, mean, std, mix, cfg.seed)
-    val_ds = EvalDataset(val_recs, size, mean, std) if val_recs else None
-    val_reals = [r for r in val_recs if r.label == 0]
-    sbi_ds = EvalDataset(val_reals, size, mean, std, landmarks=lms, sbi=True) if mix.sbi > 0 and val_reals else None
+             len(data.reals), len(data.fakes), len(data.utk), data.description["val_real"], data.description["val_fake"], mix)
+    train_ds = TrainDataset(data.reals, data.utk, data.fakes, lms, cfg.samples_per_epoch, read, cfg.augment, mix, cfg.seed)
+    val_ds = EvalDataset(data.val, read) if data.val else None
+    val_reals = [r for r in data.val if r.label == 0]
+    sbi_ds = EvalDataset(val_reals, read, landmarks=lms, sbi=True) if mix.sbi > 0 and val_reals else None
 
-    lr = cfg.lr * cfg.lr_scale
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=cfg.lr * cfg.lr_scale)
     per_step = cfg.batch_size * cfg.accum_steps * d.world
     steps_per_epoch = cfg.samples_per_epoch // per_step
     if steps_per_epoch < 1:
         raise ConfigError(f"samples_per_epoch {cfg.samples_per_epoch} < batch_size x accum_steps x world ({per_step})")
     total = steps_per_epoch * cfg.epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(min(cfg.warmup_steps, total), total))
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
-    loss_fn = make_loss(cfg.loss, cfg.focal_gamma, cfg.focal_alpha)
-    ema = EMA(model, cfg.ema) if cfg.ema > 0 else None
-
-    step, epoch0, skip, history = 0, 1, 0, []
-    if cfg.resume:
-        state = load_state(out, model=model, opt=opt, sched=sched, scaler=scaler, ema=ema)
-        step, history = state["step"], state.get("history", [])
-        epoch0, skip = state["epoch"], state["step_in_epoch"]
-        if skip >= steps_per_epoch:
-            epoch0, skip = epoch0 + 1, 0
-        log.info("resumed %s at step %d (epoch %d, step %d of it)", out, step, epoch0, skip)
-
-    recipe = dataclasses.asdict(cfg)
-    training_meta = {"data": {**data_desc, "sbi": "self-blended fakes from train reals" if mix.sbi > 0 else "off"},
-                     "recipe": recipe, "command": cfg.command or shlex.join(sys.argv), "world_size": d.world}
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(min(cfg.warmup_steps, total), total))
+    meta = {"data": {**data.description, "sbi": "self-blended fakes from train reals" if mix.sbi > 0 else "off"},
+            "recipe": dataclasses.asdict(cfg), "command": cfg.command or shlex.join(sys.argv), "world_size": d.world}
     if parent:
-        training_meta["parent"] = parent
-    parent_ref = f"{parent['name']}@{parent['version']} sha256:{parent['sha256'][:16]}" if parent else None
-    if d.main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(recipe, indent=2) + "\n")
-    csv_path = out / "metrics.csv"
-    last_path = out / f"epoch{max(1, epoch0 - 1)}.safetensors"
-    frozen = None
-    stopped = False
-    for epoch in range(epoch0, cfg.epochs + 1):
-        want_frozen = cfg.freeze_blocks > 0 and epoch <= cfg.freeze_epochs
-        model.train()
-        if want_frozen or frozen:
-            set_frozen(model, cfg.freeze_blocks, want_frozen)
-        if want_frozen != frozen:
-            log.info("epoch %d: lower %d blocks %s", epoch, cfg.freeze_blocks, "frozen" if want_frozen else "trainable")
-            frozen = want_frozen
-        net = model
-        if d.world > 1:
-            net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-        train_ds.set_epoch(epoch)
-        start_item = (skip if epoch == epoch0 else 0) * cfg.batch_size * cfg.accum_steps
-        indices = distributed.shard(steps_per_epoch * per_step, d, start_item)
-        loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=indices, num_workers=cfg.workers, drop_last=True,
-                            generator=torch.Generator().manual_seed(cfg.seed + epoch))  # keeps the global RNG for dropout
-        start, seen, loss_sum = time.monotonic(), 0, 0.0
-        bar = _progress(cfg, d, total, step, epoch)
-        micro = 0
-        for x, y, _ in loader:
-            x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            y = y.to(device)
-            target = y * (1 - cfg.label_smoothing) + 0.5 * cfg.label_smoothing
-            x, target = mixup(x, target, cfg.mixup)
-            micro += 1
-            sync = micro % cfg.accum_steps == 0
-            ctx = net.no_sync() if d.world > 1 and not sync else _null()
-            with ctx:
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    loss = loss_fn(net(x).float(), target)
-                scaler.scale(loss / cfg.accum_steps).backward()
-            seen += len(y)
-            loss_sum += loss.item() * len(y)
-            if not sync:
-                continue
-            scaler.step(opt)
-            scaler.update()
-            opt.zero_grad(set_to_none=True)
-            sched.step()
-            if ema is not None:
-                ema.update(model)
-            step += 1
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
-            if step % cfg.log_every == 0 and d.main:
-                log.info("epoch %d step %d/%d loss %.4f lr %.2e %.1f img/s", epoch, step, total, loss_sum / seen,
-                         sched.get_last_lr()[0], seen * d.world / (time.monotonic() - start))
-            if (cfg.max_steps and step >= cfg.max_steps) or stop.requested:
-                stopped = True
-                break
+        meta["parent"] = parent
+    return TrainRun(
+        cfg=cfg, dist=d, device=device, out=out, model=model, mconfig=mconfig, arch_kwargs=arch_kwargs, meta=meta,
+        parent_ref=f"{parent['name']}@{parent['version']} sha256:{parent['sha256'][:16]}" if parent else None,
+        train_ds=train_ds, val_ds=val_ds, sbi_ds=sbi_ds, augment=BatchAugment(cfg.augment, mconfig.mean, mconfig.std),
+        opt=opt, sched=sched, scaler=torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16"),
+        ema=EMA(model, cfg.ema) if cfg.ema > 0 else None, steps_per_epoch=steps_per_epoch,
+    )
+
+
+def _cache_name(cfg: TrainConfig, size: int) -> str:
+    source = cfg.manifest or str(Path(cfg.data).resolve() if cfg.data else shared_data_dir())
+    return f"crops_{size}_{hashlib.sha1(source.encode()).hexdigest()[:10]}"
+
+
+# -- one epoch -----------------------------------------------------------------
+
+
+@dataclass
+class EpochStats:
+    seen: int = 0
+    loss_sum: float = 0.0
+    seconds: float = 0.0
+    stopped: bool = False
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / max(1, self.seen)
+
+
+def train_one_epoch(run: TrainRun, epoch: int, skip_steps: int, stop: "StopRequest") -> EpochStats:
+    """Train one epoch from step ``skip_steps`` of it; stops early at ``max_steps`` or on a signal."""
+    cfg, d, model = run.cfg, run.dist, run.model
+    model.train()
+    net: nn.Module = model
+    if d.world > 1:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[run.device.index] if run.device.type == "cuda" else None)
+    run.train_ds.set_epoch(epoch)
+    indices = ddp.shard(run.steps_per_epoch * run.per_step, d, skip_steps * cfg.batch_size * cfg.accum_steps)
+    loader = DataLoader(run.train_ds, batch_size=cfg.batch_size, sampler=indices, num_workers=cfg.workers, drop_last=True,
+                        generator=torch.Generator().manual_seed(cfg.seed + epoch))  # leaves the global RNG to dropout
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
+    loss_fn = make_loss(cfg.loss, cfg.focal_gamma, cfg.focal_alpha)
+    stats, start, micro = EpochStats(), time.monotonic(), 0
+    bar = _progress(cfg, d, run.total_steps, run.step, epoch)
+    for x, y, _ in loader:
+        # Seeded per step: a resumed run draws the same batch augmentations.
+        g = torch.Generator().manual_seed(hash((cfg.seed, run.step, micro % cfg.accum_steps, d.rank)) & 0x7FFF_FFFF)
+        x = run.augment(x, g).to(run.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        y = y.to(run.device)
+        target = y * (1 - cfg.label_smoothing) + 0.5 * cfg.label_smoothing
+        x, target = mixup(x, target, cfg.mixup)
+        micro += 1
+        sync = micro % cfg.accum_steps == 0
+        with net.no_sync() if d.world > 1 and not sync else _null():
+            with torch.autocast(run.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                loss = loss_fn(net(x).float(), target)
+            run.scaler.scale(loss / cfg.accum_steps).backward()
+        stats.seen += len(y)
+        stats.loss_sum += loss.item() * len(y)
+        if not sync:
+            continue
+        run.scaler.step(run.opt)
+        run.scaler.update()
+        run.opt.zero_grad(set_to_none=True)
+        run.sched.step()
+        if run.ema is not None:
+            run.ema.update(model, run.step)
+        run.step += 1
         if bar is not None:
-            bar.close()
-        train_time = time.monotonic() - start
-        step_in_epoch = step - (epoch - 1) * steps_per_epoch
-        if d.main:
-            scalars = {"step": step, "epoch": epoch, "step_in_epoch": step_in_epoch, "history": history}
-            if not stopped or step_in_epoch >= steps_per_epoch:
-                row, last_path = _end_epoch(cfg, out, csv_path, model, ema, mconfig, arch_kwargs, training_meta, parent_ref,
-                                            val_ds, sbi_ds, device, epoch, step, loss_sum / max(1, seen),
-                                            seen * d.world / max(train_time, 1e-9), train_time, history)
-                scalars["history"] = history
-            save_state(out, model=model, opt=opt, sched=sched, scaler=scaler, ema=ema, scalars=scalars)
-        d.barrier()
-        if stopped:
-            log.info("stopped at step %d; state saved, continue with --resume", step)
+            bar.update(1)
+            bar.set_postfix(loss=f"{stats.loss:.4f}")
+        if run.step % cfg.log_every == 0 and d.main:
+            log.info("epoch %d step %d/%d loss %.4f lr %.2e %.1f img/s", epoch, run.step, run.total_steps, stats.loss,
+                     run.sched.get_last_lr()[0], stats.seen * d.world / (time.monotonic() - start))
+        if (cfg.max_steps and run.step >= cfg.max_steps) or stop.requested:
+            stats.stopped = True
             break
-    if stop.requested:
-        raise KeyboardInterrupt(f"interrupted at step {step}; resume with --resume")
-    return last_path
+    if bar is not None:
+        bar.close()
+    stats.seconds = time.monotonic() - start
+    return stats
 
 
-def _end_epoch(cfg, out, csv_path, model, ema, mconfig, arch_kwargs, training_meta, parent_ref, val_ds, sbi_ds, device,
-               epoch, step, train_loss, img_s, train_time, history):
-    """Validate, append metrics.csv, write the epoch checkpoint (EMA weights when EMA is on)."""
-    served = model
-    if ema is not None:
-        served = copy.deepcopy(model)
-        ema.copy_to(served)
+# -- validation and checkpoints --------------------------------------------------
+
+
+def served_model(run: TrainRun) -> nn.Module:
+    """The weights a checkpoint gets: the EMA copy when EMA is on."""
+    if run.ema is None:
+        return run.model
+    served = copy.deepcopy(run.model)
+    run.ema.copy_to(served)
+    return served
+
+
+def validate(run: TrainRun, model: nn.Module) -> dict[str, dict]:
+    """Metrics on the validation split (TTA as served) and, with SBI on, on SBI fakes of the val reals."""
+    evals: dict[str, dict] = {}
+    if run.val_ds is None:
+        return evals
+    workers = min(run.cfg.workers, 1)
+    yv, pv = predict(model, run.val_ds, 64, run.device, workers, run.mconfig.tta, run.mconfig.mean, run.mconfig.std)
+    evals[f"{'manifest' if run.cfg.manifest else 'dfdc'}_val"] = metrics.summary(yv, pv)
+    if run.sbi_ds is not None:
+        ys, ps = predict(model, run.sbi_ds, 64, run.device, workers, run.mconfig.tta, run.mconfig.mean, run.mconfig.std)
+        real = yv == 0
+        evals["sbi_val"] = metrics.summary(np.r_[yv[real], ys], np.r_[pv[real], ps])
+    return evals
+
+
+def end_epoch(run: TrainRun, epoch: int, stats: EpochStats) -> Path:
+    """Validate, append a row to metrics.csv and the history, write ``epochN`` (safetensors + JSON)."""
+    served = served_model(run)
     t0 = time.monotonic()
-    prefix = "manifest" if cfg.manifest else "dfdc"
-    row = {"epoch": epoch, "step": step, "train_loss": train_loss, "train_img_s": img_s, "train_seconds": train_time}
-    evals = {}
-    if val_ds is not None:
-        yv, pv = predict(served, val_ds, 64, device, cfg.workers)
-        evals[f"{prefix}_val"] = metrics.summary(yv, pv)
-        if sbi_ds is not None:
-            ys, ps = predict(served, sbi_ds, 64, device, cfg.workers)
-            real = yv == 0
-            evals["sbi_val"] = metrics.summary(np.r_[yv[real], ys], np.r_[pv[real], ps])
-    row["val_seconds"] = time.monotonic() - t0
+    evals = validate(run, served)
+    row: dict[str, Any] = {"epoch": epoch, "step": run.step, "images": run.step * run.per_step, "train_loss": stats.loss,
+                           "train_img_s": stats.seen * run.dist.world / max(stats.seconds, 1e-9),
+                           "train_seconds": stats.seconds, "val_seconds": time.monotonic() - t0}
     for name, summary in evals.items():
         row.update({f"{name.removesuffix('_val')}_{k}": v for k, v in summary.items()})
-    history.append(row)
+    run.history.append(row)
     log.info("epoch %d: %s | %.1f img/s, %.0f s", epoch,
-             " | ".join(f"{k} auc {v['auc']:.4f} log_loss {v['log_loss']:.4f}" for k, v in evals.items()) or "no val", img_s, train_time)
+             " | ".join(f"{k} auc {v['auc']:.4f} log_loss {v['log_loss']:.4f}" for k, v in evals.items()) or "no val",
+             row["train_img_s"], stats.seconds)
+    csv_path = run.out / "metrics.csv"
     new = not csv_path.exists()
     with csv_path.open("a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(row))
         if new:
             writer.writeheader()
         writer.writerow(row)
-    info = CheckpointInfo(name=cfg.name, version=cfg.version, config=mconfig, architecture_kwargs=arch_kwargs,
-                          training=training_meta, parent=parent_ref,
-                          metrics={"epoch": epoch, "ema": cfg.ema or None, **evals, "history": history})
-    path = save_checkpoint(out / f"epoch{epoch}", served, info)
+    info = CheckpointInfo(name=run.cfg.name, version=run.cfg.version, config=run.mconfig, architecture_kwargs=run.arch_kwargs,
+                          training=run.meta, parent=run.parent_ref,
+                          metrics={"epoch": epoch, "ema": run.cfg.ema or None, **evals, "history": run.history})
+    path = save_checkpoint(run.out / f"epoch{epoch}", served, info)
     log.info("saved %s", path)
-    return row, path
+    return path
+
+
+def _save_state(run: TrainRun, epoch: int) -> None:
+    step_in_epoch = run.step - (epoch - 1) * run.steps_per_epoch
+    save_state(run.out, model=run.model, opt=run.opt, sched=run.sched, scaler=run.scaler, ema=run.ema,
+               scalars={"step": run.step, "epoch": epoch, "step_in_epoch": step_in_epoch, "history": run.history})
+
+
+def _resume(run: TrainRun) -> tuple[int, int]:
+    """Restore the state in the run folder; return (epoch, steps of it already done)."""
+    state = load_state(run.out, model=run.model, opt=run.opt, sched=run.sched, scaler=run.scaler, ema=run.ema)
+    run.step, run.history = state["step"], state.get("history", [])
+    epoch, skip = state["epoch"], state["step_in_epoch"]
+    if skip >= run.steps_per_epoch:
+        epoch, skip = epoch + 1, 0
+    log.info("resumed %s at step %d (epoch %d, step %d of it)", run.out, run.step, epoch, skip)
+    return epoch, skip
+
+
+# -- the whole run -----------------------------------------------------------------
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Run (or resume) training; return the weights path of the last checkpoint written."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    d, device = ddp.init(cfg.device)
+    stop = StopRequest(d.world == 1)  # SIGINT/SIGTERM: finish the step, save state, then stop
+    try:
+        run = setup(cfg, d, device)
+        epoch0, skip = _resume(run) if cfg.resume else (1, 0)
+        if d.main:
+            run.out.mkdir(parents=True, exist_ok=True)
+            (run.out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+        last = run.out / f"epoch{max(1, epoch0 - 1)}.safetensors"
+        frozen: bool | None = None
+        for epoch in range(epoch0, cfg.epochs + 1):
+            frozen = _apply_freezing(run, epoch, frozen)
+            stats = train_one_epoch(run, epoch, skip if epoch == epoch0 else 0, stop)
+            complete = run.step - (epoch - 1) * run.steps_per_epoch >= run.steps_per_epoch
+            if d.main:
+                if complete:
+                    last = end_epoch(run, epoch, stats)
+                _save_state(run, epoch)
+            d.barrier()
+            if stats.stopped:
+                log.info("stopped at step %d; state saved, continue with --resume", run.step)
+                break
+        if stop.requested:
+            raise KeyboardInterrupt(f"interrupted at step {run.step}; resume with --resume")
+        return last
+    finally:
+        stop.restore()
+        ddp.shutdown()
+
+
+def _apply_freezing(run: TrainRun, epoch: int, frozen: bool | None) -> bool:
+    """Freeze the lower blocks for the first ``freeze_epochs`` epochs; return the new state."""
+    cfg = run.cfg
+    want = cfg.freeze_blocks > 0 and epoch <= cfg.freeze_epochs
+    if want or frozen:
+        set_frozen(run.model, cfg.freeze_blocks, want)
+    if want != frozen and (want or frozen is not None):
+        log.info("epoch %d: lower %d blocks %s", epoch, cfg.freeze_blocks, "frozen" if want else "trainable")
+    return want
 
 
 def _progress(cfg, d, total, step, epoch):
@@ -341,7 +462,7 @@ def _progress(cfg, d, total, step, epoch):
     return tqdm(total=total, initial=step, desc=f"epoch {epoch}", unit="step", leave=False, disable=None)
 
 
-class _StopRequest:
+class StopRequest:
     """Turns SIGINT/SIGTERM into a flag checked after each optimizer step (single process, main thread)."""
 
     def __init__(self, enabled: bool) -> None:

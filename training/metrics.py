@@ -83,6 +83,42 @@ def eer(labels, scores) -> float:
     return float(fpr[k - 1] + t * (fpr[k] - fpr[k - 1]))
 
 
+def expected_calibration_error(labels, probs, bins: int = 15) -> float:
+    """ECE (Guo et al. 2017): the top-label confidence max(p, 1 - p) against accuracy, in ``bins`` equal bins.
+
+    Sum over bins of (share of items in the bin) x |accuracy - mean confidence|.
+    A bin holds confidences in (lo, hi]; the first also holds its lower edge.
+    """
+    y, p = _check(labels, probs)
+    conf = np.maximum(p, 1 - p)
+    correct = ((p >= 0.5) == (y == 1)).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        in_bin = which == b
+        if in_bin.any():
+            total += in_bin.mean() * abs(correct[in_bin].mean() - conf[in_bin].mean())
+    return float(total)
+
+
+def brier(labels, probs) -> float:
+    """Mean squared error of P(fake) against the 0/1 label."""
+    y, p = _check(labels, probs)
+    return float(np.mean((p - y) ** 2))
+
+
+def tpr_at_fpr(labels, scores, fpr: float) -> float:
+    """The highest share of fakes found at any threshold whose false-positive rate is at most ``fpr``."""
+    y, s = _check(labels, scores)
+    n_pos, n_neg = y.sum(), (1 - y).sum()
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    fp, tp = _roc_points(y, s)
+    ok = fp / n_neg <= fpr + 1e-12
+    return float(tp[ok].max() / n_pos) if ok.any() else 0.0
+
+
 def accuracy(labels, probs, threshold: float = 0.5) -> float:
     """Share of items where (prob >= threshold) equals the label."""
     y, p = _check(labels, probs)
@@ -98,6 +134,10 @@ def summary(labels, probs, threshold: float = 0.5) -> dict[str, float]:
         "ap": average_precision(labels, probs),
         "eer": eer(labels, probs),
         "accuracy": accuracy(labels, probs, threshold),
+        "ece": expected_calibration_error(labels, probs),
+        "brier": brier(labels, probs),
+        "tpr_at_fpr_1": tpr_at_fpr(labels, probs, 0.01),
+        "tpr_at_fpr_5": tpr_at_fpr(labels, probs, 0.05),
         "n_real": int((y == 0).sum()),
         "n_fake": int((y == 1).sum()),
     }

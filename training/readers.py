@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..model.registry import Registry
 from .errors import TrainingError
 
 log = logging.getLogger(__name__)
 
 Reader = Callable[..., list["Sample"]]
-_READERS: dict[str, Reader] = {}
+READERS: Registry[Reader] = Registry("dataset reader")
+register_reader = READERS.register
 FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
 
 
@@ -44,22 +46,12 @@ class Sample:
     video: str = ""  # the video a crop came from, for video-level metrics ("" = the file itself)
 
 
-def register_reader(name: str) -> Callable[[Reader], Reader]:
-    def wrap(fn: Reader) -> Reader:
-        _READERS[name] = fn
-        return fn
-
-    return wrap
-
-
 def list_readers() -> list[str]:
-    return sorted(_READERS)
+    return READERS.names()
 
 
 def read_dataset(kind: str, root: str | Path, **kwargs) -> list[Sample]:
-    if kind not in _READERS:
-        raise ValueError(f"unknown dataset kind {kind!r}; known: {', '.join(list_readers())}")
-    samples = _READERS[kind](Path(root), **kwargs)
+    samples = READERS.get(kind)(Path(root), **kwargs)
     if not samples:
         raise DatasetLayoutError(f"{root}: no {kind} samples found; see training/readers.py for the expected layout")
     log.info("%s: %d samples (%d fake) from %s", kind, len(samples), sum(s.label for s in samples), root)

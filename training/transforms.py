@@ -1,19 +1,31 @@
-"""Training augmentation (albumentations) and image -> normalised tensor.
+"""Training augmentation: cheap per-item degradations on uint8 crops, then whole-batch tensor ops.
 
-The field's usual set: flip, crop jitter (zoom + shift), brightness/contrast,
-blur, JPEG re-compression and cutout. Each call is seeded from the caller's
-numpy generator, so an item is the same whenever it is drawn again (resume).
+Two stages, so the costly part runs once per batch in the main process:
+
+- ``degrade`` (per item, uint8, in the DataLoader worker): down-and-up
+  scaling, Gaussian blur, JPEG re-compression: the quality losses that
+  separate web video from training crops.
+- ``BatchAugment`` (per batch, float tensors): flip, zoom/shift/rotation
+  in one ``grid_sample``, brightness/contrast/saturation, cutout, then the
+  model's normalisation.
+
+Every random draw comes from a generator the caller seeds (item index,
+epoch, step), so a resumed run draws the same augmentations.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from .errors import require
+from .errors import ConfigError
 
 
 def resize(img: np.ndarray, size: int) -> np.ndarray:
@@ -24,34 +36,149 @@ def resize(img: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(img, (size, size), interpolation=interp)
 
 
-@lru_cache(maxsize=8)
-def pipeline(size: int):
-    """The albumentations Compose for one input size (cached per process)."""
-    A = require("albumentations", "augmentation")
-    return A.Compose(
-        [
-            A.HorizontalFlip(p=0.5),
-            A.Resize(size, size, interpolation=cv2.INTER_AREA),
-            A.Affine(scale=(0.92, 1.06), translate_percent=(-0.04, 0.04), border_mode=cv2.BORDER_REFLECT_101, p=0.7),
-            A.RandomBrightnessContrast(brightness_limit=0.15, contrast_limit=0.2, p=0.5),
-            A.GaussianBlur(blur_limit=(3, 5), sigma_limit=(0.4, 1.2), p=0.15),
-            A.ImageCompression(quality_range=(50, 95), p=0.4),
-            A.CoarseDropout(num_holes_range=(1, 1), hole_height_range=(0.1, 0.3), hole_width_range=(0.1, 0.3), fill=0, p=0.2),
-        ],
-        seed=0,
-    )
+@dataclass
+class AugmentConfig:
+    """Probabilities and ranges of each augmentation (a preset by name, or a preset with overrides)."""
+
+    hflip: float = 0.5
+    affine_p: float = 0.7
+    zoom: tuple[float, float] = (0.94, 1.08)  # < 1 shows more context (reflected border), > 1 crops in
+    shift: float = 0.04  # largest shift, share of the side
+    rotate: float = 0.0  # largest rotation, degrees
+    colour_p: float = 0.5
+    brightness: float = 0.1  # added, in [0, 1] pixel units
+    contrast: float = 0.2  # factor range 1 +- this
+    saturation: float = 0.0  # factor range 1 +- this
+    cutout_p: float = 0.0
+    downscale_p: float = 0.0  # per item: shrink to this share of the side and back
+    downscale: tuple[float, float] = (0.35, 0.9)
+    blur_p: float = 0.0
+    jpeg_p: float = 0.0
+    jpeg_quality: tuple[int, int] = (35, 95)
+
+    def __post_init__(self) -> None:
+        self.zoom = tuple(float(v) for v in self.zoom)  # type: ignore[assignment]
+        self.downscale = tuple(float(v) for v in self.downscale)  # type: ignore[assignment]
+        self.jpeg_quality = tuple(int(v) for v in self.jpeg_quality)  # type: ignore[assignment]
+        probs = [self.hflip, self.affine_p, self.colour_p, self.cutout_p, self.downscale_p, self.blur_p, self.jpeg_p]
+        if not all(0.0 <= p <= 1.0 for p in probs):
+            raise ConfigError("augmentation probabilities must be in [0, 1]")
+        if not (0.3 <= self.zoom[0] <= self.zoom[1] <= 3.0 and 0.05 <= self.downscale[0] <= self.downscale[1] <= 1.0
+                and 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100):
+            raise ConfigError(f"bad augmentation ranges: zoom {self.zoom}, downscale {self.downscale}, jpeg {self.jpeg_quality}")
+
+    @property
+    def per_item(self) -> bool:
+        return self.downscale_p > 0 or self.blur_p > 0 or self.jpeg_p > 0
 
 
-def augment(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Augmented ``size`` x ``size`` copy of an RGB uint8 image, seeded from ``rng``."""
-    transform = pipeline(size)
-    transform.set_random_seed(int(rng.integers(2**31 - 1)))
-    return transform(image=np.ascontiguousarray(img))["image"]
+PRESETS: dict[str, AugmentConfig] = {
+    "none": AugmentConfig(hflip=0.0, affine_p=0.0, colour_p=0.0),
+    # flip, small zoom/shift, brightness/contrast: what v1 trained with, less blur/JPEG/cutout
+    "light": AugmentConfig(),
+    # + wider zoom (looser crops), rotation, saturation, cutout, and the quality losses of web video
+    "strong": AugmentConfig(zoom=(0.75, 1.1), rotate=8.0, colour_p=0.8, brightness=0.12, contrast=0.25, saturation=0.3,
+                            cutout_p=0.15, downscale_p=0.3, blur_p=0.15, jpeg_p=0.5),
+}
 
 
-def to_tensor(img: np.ndarray, mean, std) -> torch.Tensor:
-    """RGB uint8 HxWx3 -> float32 3xHxW, scaled to [0, 1] then normalised by mean/std."""
-    x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255.0)
-    m = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+def augment_config(value: Any) -> AugmentConfig:
+    """A preset name, a table ``{preset = NAME, key = value, ...}``, or an AugmentConfig."""
+    if isinstance(value, AugmentConfig):
+        return value
+    if isinstance(value, str):
+        value = {"preset": value}
+    if not isinstance(value, dict):
+        raise ConfigError(f"augment must be a preset name or a table, not {value!r}")
+    values = dict(value)
+    preset = values.pop("preset", "light")
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown augment preset {preset!r}; known: {', '.join(PRESETS)}")
+    fields = {f.name for f in dataclasses.fields(AugmentConfig)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ConfigError(f"unknown augment keys {unknown}; known: {', '.join(sorted(fields))}")
+    return dataclasses.replace(PRESETS[preset], **values)
+
+
+def degrade(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """Per-item quality losses on an RGB uint8 image: down-up scaling, blur, JPEG (each with its probability)."""
+    draws = rng.random(3)
+    h, w = img.shape[:2]
+    if draws[0] < cfg.downscale_p:
+        f = rng.uniform(*cfg.downscale)
+        small = cv2.resize(img, (max(8, round(w * f)), max(8, round(h * f))), interpolation=cv2.INTER_AREA)
+        img = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if draws[1] < cfg.blur_p:
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.5))
+    if draws[2] < cfg.jpeg_p:
+        quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(img[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if ok:
+            img = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    return np.ascontiguousarray(img)
+
+
+def to_chw(img: np.ndarray) -> torch.Tensor:
+    """RGB uint8 HxWx3 -> uint8 3xHxW tensor (batches travel as uint8: 4x less to copy between processes)."""
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
+
+
+def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
+    """uint8 (or [0, 1] float) N x 3 x H x W -> float32 normalised by the model's mean/std."""
+    if x.dtype == torch.uint8:
+        x = x.float().div_(255.0)
+    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (x - m) / s
+
+
+class BatchAugment:
+    """Flip, zoom/shift/rotation, colour and cutout on a whole uint8 batch, then normalisation."""
+
+    def __init__(self, cfg: AugmentConfig, mean, std) -> None:
+        self.cfg, self.mean, self.std = cfg, mean, std
+
+    def __call__(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        cfg = self.cfg
+        x = x.float().div_(255.0)
+        n = x.shape[0]
+
+        def uniform(lo: float, hi: float) -> torch.Tensor:
+            return lo + (hi - lo) * torch.rand(n, generator=g)
+
+        def chosen(p: float) -> torch.Tensor:
+            return torch.rand(n, generator=g) < p
+
+        flip = chosen(cfg.hflip)
+        x[flip] = x[flip].flip(-1)
+        warp = chosen(cfg.affine_p)
+        zoom = torch.exp(uniform(math.log(cfg.zoom[0]), math.log(cfg.zoom[1])))
+        angle = uniform(-cfg.rotate, cfg.rotate) * (math.pi / 180)
+        tx, ty = uniform(-2 * cfg.shift, 2 * cfg.shift), uniform(-2 * cfg.shift, 2 * cfg.shift)  # grid spans [-1, 1]
+        if warp.any():
+            cos, sin = torch.cos(angle[warp]) / zoom[warp], torch.sin(angle[warp]) / zoom[warp]
+            theta = torch.stack([torch.stack([cos, -sin, tx[warp]], 1), torch.stack([sin, cos, ty[warp]], 1)], 1)
+            grid = F.affine_grid(theta, list(x[warp].shape), align_corners=False)
+            x[warp] = F.grid_sample(x[warp], grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+        colour = chosen(cfg.colour_p)
+        bright = uniform(-cfg.brightness, cfg.brightness)
+        contrast = uniform(1 - cfg.contrast, 1 + cfg.contrast)
+        saturation = uniform(1 - cfg.saturation, 1 + cfg.saturation)
+        if colour.any():
+            y = x[colour]
+            gray = (0.299 * y[:, 0] + 0.587 * y[:, 1] + 0.114 * y[:, 2]).unsqueeze(1)
+            y = gray + (y - gray) * saturation[colour].view(-1, 1, 1, 1)
+            level = gray.mean((2, 3), keepdim=True)
+            y = (y - level) * contrast[colour].view(-1, 1, 1, 1) + level + bright[colour].view(-1, 1, 1, 1)
+            x[colour] = y.clamp_(0.0, 1.0)
+        cut = chosen(cfg.cutout_p)
+        ch, cw = uniform(0.1, 0.3), uniform(0.1, 0.3)
+        cy, cx = uniform(0.0, 1.0), uniform(0.0, 1.0)
+        if cut.any():
+            h, w = x.shape[2:]
+            rows = (torch.arange(h).view(1, h, 1) + 0.5) / h
+            cols = (torch.arange(w).view(1, 1, w) + 0.5) / w
+            box = ((rows - cy.view(-1, 1, 1)).abs() < ch.view(-1, 1, 1) / 2) & ((cols - cx.view(-1, 1, 1)).abs() < cw.view(-1, 1, 1) / 2)
+            x[cut] = x[cut] * (~box[cut]).unsqueeze(1)
+        return normalize(x, self.mean, self.std)

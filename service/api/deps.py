@@ -8,12 +8,12 @@ import threading
 from typing import Annotated, Iterator
 
 from fastapi import Depends, Request
-from unmask.model.predictor import Predictor
+from ...model.predictor import Predictor
 
 from ..core.config import Settings
 from ..jobs.store import JobStore
 from ..jobs.worker import JobRunner
-from ..problems import Problem
+from ..core.problems import Problem
 
 
 def get_settings(request: Request) -> Settings:

@@ -8,7 +8,10 @@ from typing import Annotated, Literal, Optional
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ...model.config import ScoringConfig
+
 MB = 1024 * 1024
+DEFAULTS = ScoringConfig()  # the scoring defaults are stated there, once
 
 
 def _default_data_dir() -> Path:
@@ -23,10 +26,10 @@ class Settings(BaseSettings):
     # model
     model: str = Field("default", description="bundled model name or checkpoint path")
     device: Optional[Literal["cpu", "cuda"]] = Field(None, description="None: CUDA when present")
-    backend: Literal["auto", "torch", "onnx"] = "auto"
-    aggregation: str = "confident"
-    frames: int = Field(32, ge=1, le=512, description="frames sampled evenly per video")
-    sample_fps: Optional[float] = Field(None, gt=0, le=60, description="sample this many frames per second instead")
+    backend: Literal["auto", "torch", "onnx"] = DEFAULTS.backend
+    aggregation: str = Field(DEFAULTS.aggregation, description="track score strategy: confident, mean, max")
+    frames: int = Field(DEFAULTS.frames, ge=1, le=512, description="frames sampled evenly per video")
+    sample_fps: Optional[float] = Field(DEFAULTS.sample_fps, gt=0, le=60, description="sample this many frames per second instead")
     warmup: bool = True
 
     # network
@@ -40,7 +43,7 @@ class Settings(BaseSettings):
 
     # limits (jobs and batches)
     max_upload_mb: float = Field(1024.0, gt=0, description="largest upload to /v1/jobs")
-    max_pixels: int = Field(50_000_000, gt=0, description="largest image or video frame (decompression bombs)")
+    max_pixels: int = Field(DEFAULTS.max_pixels, gt=0, description="largest image or video frame (decompression bombs)")
     max_video_seconds: float = Field(3600.0, gt=0, description="longest video for a job")
     # limits (synchronous endpoints): past these, the answer points to /v1/jobs
     sync_max_upload_mb: float = Field(50.0, gt=0, description="largest upload to /v1/images or /v1/videos")
@@ -73,6 +76,19 @@ class Settings(BaseSettings):
             if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower()):
                 raise ValueError("api_keys holds SHA-256 hex digests of keys (unmask keygen prints one), not keys")
         return [v.lower() for v in value]
+
+    @field_validator("aggregation")
+    @classmethod
+    def _known_aggregation(cls, value: str) -> str:
+        from ...model.aggregation import STRATEGIES
+
+        return STRATEGIES.check(value)
+
+    def scoring(self) -> ScoringConfig:
+        """The ScoringConfig these settings describe (what the predictor is built with)."""
+        return ScoringConfig(frames=self.frames, sample_fps=self.sample_fps, aggregation=self.aggregation,
+                             backend=self.backend, device=self.device, max_pixels=self.max_pixels,
+                             max_duration=self.max_video_seconds)
 
     @property
     def max_upload_bytes(self) -> int:

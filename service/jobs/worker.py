@@ -13,10 +13,9 @@ import threading
 import time
 from pathlib import Path
 
-from unmask.model.errors import MediaError
-from unmask.model.predictor import Predictor, ScoringCancelled
-
-from .. import metrics
+from ...model.errors import MediaError
+from ...model.predictor import Predictor, ScoringCancelled
+from ..core import prometheus
 from .store import JobStore
 
 log = logging.getLogger(__name__)
@@ -79,7 +78,7 @@ class JobRunner:
 
         log.info("job %s running: %s", job_id, name)
         try:
-            prepared = self.predictor.prepare_file(path, name, progress)
+            prepared = self.predictor.prepare(path, name, progress=progress)
             result = self.predictor.finish(prepared)
         except ScoringCancelled:
             if self._stop.is_set():
@@ -96,7 +95,7 @@ class JobRunner:
             log.exception("job %s failed unexpectedly", job_id)
             self.store.finish(job_id, "failed", error=f"internal error: {type(exc).__name__}")
             return
-        metrics.record_result(result)
+        prometheus.record_result(result)
         # A file that cannot be scored is a finished job with an error record.
         self.store.finish(job_id, "done", result=result.to_dict())
         log.info("job %s done: %s %s", job_id, result.status, result.score)

@@ -6,6 +6,7 @@ import random
 import cv2
 import numpy as np
 import pytest
+from unmask.model.config import ScoringConfig
 from unmask.model.config import CropConfig
 from unmask.model.faces import FaceDetector, crop_box, crop_face
 from unmask.model.tracker import box_iou
@@ -48,7 +49,7 @@ def test_one_face_on_each_shared_frame_mapped_to_full_resolution(detector, share
 
 def test_downscaling_maps_boxes_back(detector, shared_data):
     image = _rgb(shared_data / "frames" / "dfdc_fake_mqzvfufzoq_fr0.jpg")
-    full = FaceDetector(max_side=4000).detect(image)[0]
+    full = FaceDetector(ScoringConfig(detect_max_side=4000)).detect(image)[0]
     small = detector.detect(image)[0]
     assert box_iou(full.box, small.box) > 0.85
 
@@ -66,7 +67,7 @@ def test_crops_of_mtcnn_boxes_match_the_training_crops(detector, shared_data):
     """
     rows = list(csv.DictReader((shared_data / "dfdc_faces" / "labels.csv").open()))
     random.Random(0).shuffle(rows)
-    full_res = FaceDetector(max_side=2000, min_size=20)
+    full_res = FaceDetector(ScoringConfig(detect_max_side=2000, min_face_size=20))
     ious, sides = [], []
     for row in rows[:30]:
         crop = _rgb(shared_data / "dfdc_faces" / row["path"])

@@ -40,7 +40,7 @@ def test_pixel_bomb_is_refused_before_decoding():
     data = _png(12000, 10000)  # 120 MP of zeros compresses to a small file
     assert len(data) < 1_000_000
     with pytest.raises(MediaLimitError, match="over the limit of 50000000"):
-        decode_image(data)
+        decode_image(data, 50_000_000)
 
 
 def test_exif_orientation_is_applied():

@@ -5,17 +5,18 @@ import numpy as np
 import pytest
 from unmask.model.backends import OnnxBackend, TorchBackend, export_onnx
 from unmask.model.checkpoint import load_checkpoint
+from unmask.model.config import ScoringConfig
 from unmask.model.predictor import Predictor
 
 
 @pytest.fixture(scope="module")
 def predictor(tiny_checkpoint):
-    return Predictor(tiny_checkpoint, backend="torch")
+    return Predictor(tiny_checkpoint, ScoringConfig(backend="torch"))
 
 
 @pytest.fixture(scope="module")
 def onnx_predictor(tiny_checkpoint, predictor):
-    return Predictor(tiny_checkpoint, backend="onnx", detector=predictor.detector)
+    return Predictor(tiny_checkpoint, ScoringConfig(backend="onnx"), detector=predictor.detector)
 
 
 def test_onnx_export_matches_torch_logits(tiny_checkpoint, tmp_path):
@@ -27,15 +28,15 @@ def test_onnx_export_matches_torch_logits(tiny_checkpoint, tmp_path):
 
 def test_both_backends_give_the_same_scores_within_1e3(predictor, onnx_predictor, shared_data):
     frame = shared_data / "frames" / "dfdc_fake_mqzvfufzoq_fr0.jpg"
-    a, b = predictor.score_file(frame), onnx_predictor.score_file(frame)
+    a, b = predictor.predict(frame, on_error="record"), onnx_predictor.predict(frame, on_error="record")
     assert abs(a.score - b.score) < 1e-3
     assert onnx_predictor.backend.name == "onnx" and predictor.backend.name == "torch"
 
 
 def test_tta_averages_identity_and_flip(predictor, tiny_checkpoint, random_crops):
     crops = random_crops
-    plain = Predictor(tiny_checkpoint, backend="torch", tta=["identity"], detector=predictor.detector).classify(crops)
-    flipped = Predictor(tiny_checkpoint, backend="torch", tta=["hflip"], detector=predictor.detector).classify(crops)
+    plain = Predictor(tiny_checkpoint, ScoringConfig(backend="torch", tta=["identity"]), detector=predictor.detector).classify(crops)
+    flipped = Predictor(tiny_checkpoint, ScoringConfig(backend="torch", tta=["hflip"]), detector=predictor.detector).classify(crops)
     both = predictor.classify(crops)
     assert np.allclose(both, (plain + flipped) / 2, atol=1e-6)
     assert not np.allclose(plain, flipped)  # the flip really changes the input
@@ -45,11 +46,11 @@ def test_tta_averages_identity_and_flip(predictor, tiny_checkpoint, random_crops
 
 def test_unknown_tta_is_refused(tiny_checkpoint):
     with pytest.raises(ValueError, match="unknown or empty TTA"):
-        Predictor(tiny_checkpoint, backend="torch", tta=["rotate"])
+        Predictor(tiny_checkpoint, ScoringConfig(backend="torch", tta=["rotate"]))
 
 
 def test_image_record(predictor, shared_data):
-    result = predictor.score_file(shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg").to_dict()
+    result = predictor.predict(shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg", on_error="record").to_dict()
     assert result["status"] == "ok" and result["media"] == "image"
     assert 0.0 <= result["score"] <= 1.0 and result["label"] in ("real", "fake")
     (frame,) = result["frames"]
@@ -62,13 +63,13 @@ def test_image_record(predictor, shared_data):
 
 
 def test_no_face_has_no_score(predictor, no_face_image):
-    result = predictor.score_file(no_face_image)
+    result = predictor.predict(no_face_image, on_error="record")
     assert result.status == "no_face" and result.score is None and result.label is None
     assert len(result.frames) == 1 and result.frames[0].faces == []
 
 
 def test_bad_files_become_error_records(predictor, bad_files):
-    kinds = {name: predictor.score_file(path) for name, path in bad_files.items()}
+    kinds = {name: predictor.predict(path, on_error="record") for name, path in bad_files.items()}
     assert kinds["text"].error.type == "unsupported_media"
     assert kinds["empty"].error.type == "corrupt_media"
     assert kinds["truncated_jpeg"].error.type == "corrupt_media"
@@ -77,7 +78,7 @@ def test_bad_files_become_error_records(predictor, bad_files):
 
 
 def test_video_record_has_times_and_tracks(predictor, shared_data):
-    result = predictor.score_file(shared_data / "clips" / "ffpp_real_004.mp4")
+    result = predictor.predict(shared_data / "clips" / "ffpp_real_004.mp4", on_error="record")
     assert result.status == "ok" and result.media == "video"
     times = [f.time for f in result.frames]
     assert len(times) == 32 and times == sorted(times) and times[-1] > 10
@@ -99,7 +100,7 @@ def test_two_copies_of_a_face_side_by_side_give_two_tracks(predictor, shared_dat
             writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), 25, double.shape[1::-1])
         writer.write(double)
     writer.release()
-    result = predictor.score_file(out_path)
+    result = predictor.predict(out_path, on_error="record")
     assert result.status == "ok"
     assert len(result.tracks) == 2
     assert all(t.frames >= 28 for t in result.tracks)
@@ -114,7 +115,7 @@ def test_score_many_keeps_order_and_survives_bad_files(predictor, shared_data, b
     results = list(score_many(predictor, paths))
     assert [r.path for r in results] == [str(p) for p in paths]
     assert [r.status for r in results] == ["ok", "error", "no_face", "error"]
-    single = predictor.score_file(paths[0])
+    single = predictor.predict(paths[0], on_error="record")
     assert results[0].score == single.score
 
 
@@ -128,8 +129,8 @@ def test_score_many_stops_cleanly_when_the_caller_stops(predictor, shared_data):
 
 
 def test_sampling_by_frame_rate(tiny_checkpoint, predictor, shared_data):
-    by_fps = Predictor(tiny_checkpoint, backend="torch", sample_fps=1.0, detector=predictor.detector)
-    result = by_fps.score_file(shared_data / "clips" / "ffpp_real_004.mp4")  # 12.4 s at 25 fps
+    by_fps = Predictor(tiny_checkpoint, ScoringConfig(backend="torch", sample_fps=1.0), detector=predictor.detector)
+    result = by_fps.predict(shared_data / "clips" / "ffpp_real_004.mp4", on_error="record")  # 12.4 s at 25 fps
     assert len(result.frames) == 12
     gaps = {round(b.time - a.time, 2) for a, b in zip(result.frames, result.frames[1:])}
     assert gaps == {1.0}
@@ -143,7 +144,71 @@ def test_a_rarely_seen_track_is_reported_but_does_not_set_the_verdict(predictor)
 
     kept = [(i, i * 0.5, [face(100)] + ([face(600)] if i == 3 else [])) for i in range(8)]
     scores = np.array([0.2] * 4 + [0.9] + [0.2] * 4)  # the passer-by in frame 3 scores 0.9
-    result = predictor._assemble(kept, scores, "clip.mp4", "video")
+    from unmask.model.predictor import Prepared
+
+    prepared = Prepared("clip.mp4", "video", predictor.config, 0.0, frames=kept)
+    result = predictor._assemble(prepared, scores)
     main, passer = result.tracks
     assert (main.frames, main.counted) == (8, True) and (passer.frames, passer.counted) == (1, False)
     assert result.score == pytest.approx(0.2) and passer.score == pytest.approx(0.9)
+
+
+def test_predict_takes_a_path_bytes_an_array_or_frames(predictor, shared_data):
+    from unmask.model.media import read_image
+
+    path = shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
+    by_path = predictor.predict(path)
+    by_bytes = predictor.predict(path.read_bytes(), "upload.jpg")
+    image = read_image(path).image
+    by_array = predictor.predict(image, "array")
+    by_frames = predictor.predict([read_image(path)], "frames")
+    assert by_bytes.path == "upload.jpg" and by_bytes.media == "image" and by_frames.media == "video"
+    assert by_path.score == by_bytes.score == by_array.score == by_frames.score
+
+
+def test_video_bytes_are_scored_like_the_file(predictor, shared_data):
+    clip = shared_data / "clips" / "ffpp_real_004.mp4"
+    a, b = predictor.predict(clip, frames=4), predictor.predict(clip.read_bytes(), "clip.mp4", frames=4)
+    assert a.score == b.score and len(b.frames) == 4
+
+
+def test_per_request_options_are_used_and_recorded(predictor, shared_data):
+    clip = shared_data / "clips" / "ffpp_real_004.mp4"
+    result = predictor.predict(clip, frames=6, aggregation="max")
+    assert len(result.frames) == 6 and result.aggregation == "max"
+    assert result.options == {"frames": 6, "sample_fps": None, "aggregation": "max", "explain": False}
+    assert predictor.config.frames == ScoringConfig().frames  # the predictor's own config is untouched
+    with pytest.raises(ValueError, match="cannot be set per request"):
+        predictor.predict(clip, backend="onnx")
+    with pytest.raises(ValueError, match="unknown aggregation"):
+        predictor.predict(clip, aggregation="median")
+
+
+def test_predict_raises_media_errors_unless_asked_for_a_record(predictor, bad_files):
+    from unmask.model.errors import UnsupportedMediaError
+
+    with pytest.raises(UnsupportedMediaError):
+        predictor.predict(bad_files["text"])
+    assert predictor.predict(bad_files["text"], on_error="record").error.type == "unsupported_media"
+
+
+def test_temperature_is_applied_the_same_by_torch_and_onnx(tiny_checkpoint, tmp_path, predictor, random_crops):
+    """A checkpoint with temperature 2: both backends give sigmoid(logit / 2), averaged over TTA."""
+    import json
+    import shutil
+
+    from unmask.model.tta import tta_probability
+
+    stem = tmp_path / "warm"
+    shutil.copy(tiny_checkpoint, stem.with_suffix(".safetensors"))
+    meta = json.loads(tiny_checkpoint.with_suffix(".json").read_text())
+    meta["config"]["temperature"] = 2.0
+    stem.with_suffix(".json").write_text(json.dumps(meta))
+    warm_torch = Predictor(stem, ScoringConfig(backend="torch"), detector=predictor.detector)
+    warm_onnx = Predictor(stem, ScoringConfig(backend="onnx"), detector=predictor.detector)
+    batch = warm_torch.preprocess(random_crops)
+    logits = np.stack([warm_torch.backend(batch), warm_torch.backend(np.ascontiguousarray(batch[..., ::-1]))])
+    expected = tta_probability(logits, 2.0)
+    assert np.allclose(warm_torch.classify(random_crops), expected, atol=1e-6)
+    assert np.allclose(warm_onnx.classify(random_crops), expected, atol=1e-4)
+    assert not np.allclose(predictor.classify(random_crops), expected, atol=1e-4)  # temperature 1 differs

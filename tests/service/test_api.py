@@ -2,6 +2,7 @@
 
 import pytest
 from fastapi.testclient import TestClient
+from unmask.model.config import ScoringConfig
 from unmask.model.predictor import Predictor
 from unmask.service.core.config import Settings
 from unmask.service.main import create_app
@@ -11,7 +12,7 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture(scope="module")
 def client(tiny_checkpoint, tmp_path_factory):
-    predictor = Predictor(tiny_checkpoint, backend="torch")
+    predictor = Predictor(tiny_checkpoint, ScoringConfig(backend="torch"))
     settings = Settings(sync_max_upload_mb=3.0, max_files=3, sync_max_video_seconds=20, data_dir=tmp_path_factory.mktemp("data"))
     with TestClient(create_app(settings, predictor)) as c:
         yield c
@@ -109,7 +110,7 @@ def test_openapi_documents_examples_and_problems(client):
 
 
 def test_cors_allows_only_configured_origins(tiny_checkpoint, tmp_path):
-    predictor = Predictor(tiny_checkpoint, backend="torch")
+    predictor = Predictor(tiny_checkpoint, ScoringConfig(backend="torch"))
     settings = Settings(cors_origins=["https://desk.example"], data_dir=tmp_path)
     with TestClient(create_app(settings, predictor)) as c:
         preflight = {"Access-Control-Request-Method": "POST"}

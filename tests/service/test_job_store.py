@@ -1,6 +1,7 @@
 """The job store and runner without HTTP: recovery, cancel, timeout, retention."""
 
 import pytest
+from unmask.model.config import ScoringConfig
 from unmask.model.predictor import Predictor
 from unmask.service.jobs.store import JobStore
 from unmask.service.jobs.worker import JobRunner
@@ -37,7 +38,7 @@ def test_cancel_queued_now_running_on_request(store):
 
 
 def test_a_job_past_its_timeout_fails_with_the_reason(store, tiny_checkpoint, shared_data):
-    runner = JobRunner(store, Predictor(tiny_checkpoint, backend="torch"), timeout_s=0.0)
+    runner = JobRunner(store, Predictor(tiny_checkpoint, ScoringConfig(backend="torch")), timeout_s=0.0)
     job = store.add("path", str(shared_data / "clips" / "ffpp_real_004.mp4"), "clip.mp4")
     claimed = store.claim_next()
     runner._run(claimed.id, claimed.path, claimed.name)
@@ -54,7 +55,7 @@ def test_uploads_are_deleted_after_retention(store, tmp_path, tiny_checkpoint):
     store.add("upload", str(kept), "b.jpg")  # still queued: kept
     store.claim_next()
     store.finish(job.id, "done", result={"status": "ok"})
-    runner = JobRunner(store, Predictor(tiny_checkpoint, backend="torch"), retention_s=0.0)
+    runner = JobRunner(store, Predictor(tiny_checkpoint, ScoringConfig(backend="torch")), retention_s=0.0)
     runner._sweep_uploads()
     assert not upload.exists() and kept.exists()
     assert store.get(job.id).path == ""

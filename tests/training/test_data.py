@@ -1,8 +1,11 @@
 import numpy as np
-from unmask.training.datasets import dfdc_records, is_val_group
+import pytest
+import torch
+from unmask.training.cache import build_cache, load_image
+from unmask.training.datasets import EvalDataset, JpegReader, Mix, TrainDataset, dfdc_records, is_val_group
 from unmask.training.landmarks import face_landmarks
 from unmask.training.sbi import self_blend
-from unmask.training.transforms import augment, to_tensor
+from unmask.training.transforms import PRESETS, BatchAugment, augment_config, degrade, normalize
 
 
 def test_group_split_is_disjoint(data_dir):
@@ -39,9 +42,73 @@ def test_sbi_changes_face_only(real_crop):
     assert (fake[:5, :5] == real_crop[:5, :5]).all()
 
 
-def test_augment_and_tensor(real_crop):
-    out = augment(real_crop, 128, np.random.default_rng(0))
-    assert out.shape == (128, 128, 3) and out.dtype == np.uint8
-    x = to_tensor(out, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
-    assert x.shape == (3, 128, 128)
-    assert -1.0 <= float(x.min()) and float(x.max()) <= 1.0
+def test_cache_holds_the_jpeg_pixels_and_is_reused(data_dir, tmp_path):
+    recs = dfdc_records(data_dir, "val")[:6]
+    paths = [r.path for r in recs]
+    cache = build_cache(paths, 96, tmp_path / "crops")
+    assert cache.images.shape == (6, 96, 96, 3) and cache.images.dtype == np.uint8
+    for p in paths:
+        assert np.array_equal(cache[p], load_image(p, 96))
+    mtime = (tmp_path / "crops.npy").stat().st_mtime_ns
+    again = build_cache(list(reversed(paths)), 96, tmp_path / "crops")  # same set: reused, not rebuilt
+    assert (tmp_path / "crops.npy").stat().st_mtime_ns == mtime and len(again) == 6
+    bigger = build_cache(paths, 64, tmp_path / "crops")  # another size: rebuilt
+    assert bigger.size == 64
+
+
+def test_train_items_from_cache_equal_items_from_jpegs(data_dir, tmp_path):
+    recs = dfdc_records(data_dir, "train")
+    reals, fakes = [r for r in recs if r.label == 0][:4], [r for r in recs if r.label == 1][:4]
+    cache = build_cache([r.path for r in reals + fakes], 64, tmp_path / "c")
+    jpeg = JpegReader(64)
+    lms = {r.path: face_landmarks(jpeg(r.path)) for r in reals}
+    aug = augment_config("strong")
+    a = TrainDataset(reals, [], fakes, lms, 12, cache, aug, Mix(sbi=0.3), seed=5)
+    b = TrainDataset(reals, [], fakes, lms, 12, jpeg, aug, Mix(sbi=0.3), seed=5)
+    for ds in (a, b):
+        ds.set_epoch(2)
+    items_a, items_b = [a[i] for i in range(12)], [b[i] for i in range(12)]
+    assert {s for _, _, s in items_a} >= {"sbi", "dfdc_real", "dfdc_fake"}
+    for (xa, ya, sa), (xb, yb, sb) in zip(items_a, items_b):
+        assert xa.dtype == torch.uint8 and xa.shape == (3, 64, 64)
+        assert torch.equal(xa, xb) and float(ya) == float(yb) and sa == sb
+    assert torch.equal(a[3][0], a[3][0])  # an item is the same whenever it is drawn again
+
+
+def test_batch_augment_shapes_ranges_and_seed(real_crop):
+    x = torch.from_numpy(np.stack([real_crop[:128, :128]] * 8)).permute(0, 3, 1, 2).contiguous()
+    aug = BatchAugment(PRESETS["strong"], (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    out1 = aug(x.clone(), torch.Generator().manual_seed(1))
+    out2 = aug(x.clone(), torch.Generator().manual_seed(1))
+    assert out1.shape == (8, 3, 128, 128) and out1.dtype == torch.float32
+    assert torch.equal(out1, out2)
+    assert -1.0 - 1e-6 <= float(out1.min()) and float(out1.max()) <= 1.0 + 1e-6
+    plain = normalize(x, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    assert not torch.equal(out1, plain)  # something was augmented
+    none = BatchAugment(PRESETS["none"], (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))(x.clone(), torch.Generator().manual_seed(1))
+    assert torch.allclose(none, plain, atol=1e-6)  # the "none" preset only normalises
+
+
+def test_degrade_keeps_shape_and_changes_pixels(real_crop):
+    cfg = augment_config({"preset": "none", "jpeg_p": 1.0, "jpeg_quality": [20, 20], "downscale_p": 1.0})
+    out = degrade(real_crop, cfg, np.random.default_rng(0))
+    assert out.shape == real_crop.shape and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - real_crop.astype(int)).mean() > 1.0
+
+
+def test_augment_config_rejects_unknown_keys_and_presets():
+    from unmask.training.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown augment keys"):
+        augment_config({"preset": "light", "jpeg": 1})
+    with pytest.raises(ConfigError, match="unknown augment preset"):
+        augment_config("heavy")
+    assert augment_config({"preset": "strong", "jpeg_p": 0.1}).jpeg_p == 0.1
+
+
+def test_eval_dataset_sbi_items_are_fixed(data_dir):
+    recs = [r for r in dfdc_records(data_dir, "val") if r.label == 0][:2]
+    read = JpegReader(64)
+    lms = {r.path: face_landmarks(read(r.path)) for r in recs}
+    ds = EvalDataset(recs, read, landmarks=lms, sbi=True)
+    assert torch.equal(ds[0][0], ds[0][0]) and float(ds[0][1]) == 1.0

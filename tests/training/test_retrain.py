@@ -141,7 +141,8 @@ def test_focal_loss_and_mixup():
 
 def test_eval_report_known_scores_and_threshold():
     from unmask.training.datasets import FaceRecord
-    from unmask.training.evaluate import pick_threshold, report
+    from unmask.training.calibration import pick_threshold
+    from unmask.training.evaluate import report
 
     recs = [FaceRecord(f"{i}.jpg", label, "g", "", video, manip) for i, (label, video, manip) in enumerate(
         [(0, "r1", ""), (0, "r1", ""), (0, "r2", ""), (1, "f1", "A"), (1, "f1", "A"), (1, "f2", "B")])]
@@ -185,17 +186,14 @@ def test_eval_command_on_manifest_calibrates_a_copy(manifest, tmp_path):
 
 
 def test_missing_extra_is_one_line_exit_2(manifest, tmp_path, monkeypatch, capsys):
-    from unmask.service.cli import main
-    from unmask.training import transforms
+    from unmask.cli.main import main
 
-    transforms.pipeline.cache_clear()
-    monkeypatch.setitem(sys.modules, "albumentations", None)  # import albumentations -> ImportError
-    code = main(["train", "--manifest", str(manifest), "--out", str(tmp_path / "x"), "--init", "none",
+    monkeypatch.setitem(sys.modules, "dlib", None)  # import dlib -> ImportError (SBI needs its landmarks)
+    code = main(["train", "--manifest", str(manifest), "--out", str(tmp_path / "x"), "--init", "none", "--sbi", "0.25",
                  "--input-size", "64", "--samples-per-epoch", "4", "--batch-size", "4", "--epochs", "1",
-                 "--workers", "0", "--no-progress"])
-    transforms.pipeline.cache_clear()
+                 "--workers", "0", "--no-progress", "--cache-dir", str(tmp_path / "cache")])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and err[-1].startswith("unmask: error:") and "albumentations" in err[-1]
+    assert code == 2 and err[-1].startswith("unmask: error:") and "dlib" in err[-1]
     assert "Traceback" not in "\n".join(err)
 
 
@@ -255,9 +253,13 @@ def test_ema_average():
     torch.nn.init.constant_(model.weight, 0.0)
     ema = EMA(model, decay=0.5)
     torch.nn.init.constant_(model.weight, 1.0)
-    ema.update(model)
-    ema.update(model)
+    ema.update(model, 100)  # past the warm-up: decay 0.5
+    ema.update(model, 101)
     assert ema.shadow["weight"].item() == pytest.approx(0.75)
+    warm = EMA(model, decay=0.999)
+    torch.nn.init.constant_(model.weight, 0.0)
+    warm.update(model, 0)  # first update: decay min(0.999, 1/10) = 0.1
+    assert warm.shadow["weight"].item() == pytest.approx(0.1)
 
 
 def test_data_errors_are_one_line(tmp_path):
@@ -281,7 +283,7 @@ def test_data_errors_are_one_line(tmp_path):
 
 def test_class_balance_mix():
     from unmask.training.config import TrainConfig, resolve_config
-    from unmask.training.loop import _mix
+    from unmask.training.loop import epoch_mix as _mix
 
     m = _mix(TrainConfig(manifest="m.csv"), 10, 30)
     assert (m.real, m.dfdc_fake, m.sbi) == (0.5, 0.5, 0.0)  # balanced, no SBI on a manifest

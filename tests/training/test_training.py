@@ -8,11 +8,11 @@ from unmask.model.checkpoint import load_checkpoint
 
 def test_imagenet_mapping_loads():
     import timm
-    from unmask.training.imagenet_lite0 import load_imagenet_lite0
+    from unmask.training.imagenet_lite import load_imagenet_lite
 
     backbone = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)
     before = backbone.conv_stem.weight.clone()
-    mean, std = load_imagenet_lite0(backbone)  # raises on any shape mismatch
+    mean, std = load_imagenet_lite(backbone, "lite0")  # raises on any shape mismatch
     assert not torch.equal(before, backbone.conv_stem.weight)
     assert mean == (0.5, 0.5, 0.5) and std == (0.5, 0.5, 0.5)
 
@@ -60,7 +60,7 @@ def test_two_step_train_writes_loadable_checkpoint(tiny_data, tmp_path):
         warmup_steps=1,
         workers=0,
         threads=2,
-        landmark_cache=str(tmp_path / "lm.npy"),
+        cache_dir=str(tmp_path / "cache"),
         command="test",
     )
     path = train(cfg)

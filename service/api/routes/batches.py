@@ -8,9 +8,9 @@ import uuid
 from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
-from ...paths import expand_media, resolve_under_root
-from ...problems import Problem
-from ...schemas import BatchJob, BatchPublic, BatchRequest
+from ...core.problems import Problem
+from ..paths import expand_media, resolve_under_root
+from ..schemas import BatchJob, BatchPublic, BatchRequest
 from ..deps import RunnerDep, SettingsDep, StoreDep
 from .jobs import _check_capacity
 

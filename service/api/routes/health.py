@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ... import metrics
+from ...core import prometheus
 from ..deps import PredictorDep
 
 router = APIRouter(tags=["operations"])
@@ -23,10 +23,10 @@ def readyz(predictor: PredictorDep) -> dict:
 
 
 @router.get("/metrics", response_class=Response)
-def prometheus(request: Request) -> Response:
+def metrics(request: Request) -> Response:
     """Prometheus text format: requests, latency, jobs by state, files and faces scored, model."""
     store = getattr(request.app.state, "store", None)
     if store is not None:
         for state in ("queued", "running", "done", "failed", "cancelled"):
-            metrics.QUEUE.labels(state).set(store.count(state))
-    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+            prometheus.QUEUE.labels(state).set(store.count(state))
+    return Response(generate_latest(prometheus.REGISTRY), media_type=CONTENT_TYPE_LATEST)

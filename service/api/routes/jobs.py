@@ -6,13 +6,12 @@ import uuid
 from typing import Optional
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
-from unmask.model.errors import MediaError
-from unmask.model.media import check_image, check_video_limits, probe_video, sniff_file
-
-from ...paths import resolve_under_root
-from ...problems import Problem, media_problem
-from ...schemas import JobPublic
-from ...uploads import save_upload
+from ....model.errors import MediaError
+from ....model.media import check_image, check_video_limits, probe_video, sniff_file
+from ...core.problems import Problem, media_problem
+from ..paths import resolve_under_root
+from ..schemas import JobPublic
+from ..uploads import save_upload
 from ..deps import RunnerDep, SettingsDep, StoreDep
 from ..examples import ERROR_RESPONSES
 

@@ -1,20 +1,26 @@
-"""Synchronous scoring of uploaded images and videos."""
+"""Synchronous scoring of uploaded images and videos.
+
+Every file of a request is checked (type, header, pixel and duration
+limits) before any is scored, so a bad last file fails the request at once;
+files are then decoded and scored one at a time, so memory holds one
+decoded file per request.
+"""
 
 from __future__ import annotations
 
-import time
+from pathlib import Path
 from typing import Union
 
 from fastapi import APIRouter, Depends, File, UploadFile
-from unmask.model.errors import MediaError
-from unmask.model.media import Frame, MediaKind, decode_image, probe_video
-from unmask.model.results import MediaResult
 
-from ... import metrics
-from ...problems import Problem, media_problem
-from ...uploads import saved_uploads
+from ....model.errors import MediaError
+from ....model.media import check_image, check_video_limits, probe_video
+from ....model.results import MediaKind, MediaResult
+from ...core import prometheus
+from ...core.problems import Problem, media_problem
 from ..deps import PredictorDep, SettingsDep, sync_slot
 from ..examples import ERROR_RESPONSES, IMAGE_EXAMPLE
+from ..uploads import saved_uploads
 
 router = APIRouter(prefix="/v1", tags=["scoring"], dependencies=[Depends(sync_slot)])
 TO_JOBS = "; send larger files to POST /v1/jobs"
@@ -28,19 +34,7 @@ def score_images(files: list[UploadFile] = File(..., description="one or more im
     One file gives one record, several give a list in upload order. A file
     with no face gets status "no_face" and no score.
     """
-    _check_count(files, settings.max_files)
-    with saved_uploads(files, settings.sync_max_upload_bytes, settings.tmp_dir, TO_JOBS) as saved:
-        decoded = []
-        for name, path, kind in saved:
-            _expect(kind, "image", name)
-            started = time.perf_counter()
-            try:
-                image = decode_image(path.read_bytes(), settings.max_pixels)
-            except MediaError as exc:
-                raise media_problem(exc, name) from exc
-            decoded.append((name, image, (time.perf_counter() - started) * 1000))
-    results = [predictor.score_frames([Frame(0, 0.0, img)], name, "image", decode_ms=ms) for name, img, ms in decoded]
-    return _answer(results)
+    return _score(files, "image", predictor, settings)
 
 
 @router.post("/videos", response_model=Records, responses=ERROR_RESPONSES)
@@ -50,33 +44,46 @@ def score_videos(files: list[UploadFile] = File(..., description="one or more vi
     Synchronous: meant for short clips. Each record lists every sampled frame
     with its time in seconds, the faces in it, and a score per track.
     """
+    return _score(files, "video", predictor, settings)
+
+
+def _score(files: list[UploadFile], wanted: MediaKind, predictor, settings) -> Records:
     _check_count(files, settings.max_files)
-    results = []
     with saved_uploads(files, settings.sync_max_upload_bytes, settings.tmp_dir, TO_JOBS) as saved:
         for name, path, kind in saved:
-            _expect(kind, "video", name)
+            _expect(kind, wanted, name)
+            _check_limits(path, kind, name, settings)
+        results = []
+        for name, path, _ in saved:
             try:
-                info = probe_video(path)
-                if info.duration > settings.sync_max_video_seconds:
-                    detail = f"{name}: video lasts {info.duration:.1f} s, over the limit of {settings.sync_max_video_seconds:g} s{TO_JOBS}"
-                    raise Problem(413, "Limit exceeded", detail, "limit_exceeded")
-                results.append(predictor.score_media(path, name))
+                results.append(predictor.predict(path, name))
             except MediaError as exc:
                 raise media_problem(exc, name) from exc
-    return _answer(results)
-
-
-def _answer(results: list[MediaResult]) -> Records:
     for result in results:
-        metrics.record_result(result)
+        prometheus.record_result(result)
     return results[0] if len(results) == 1 else results
+
+
+def _check_limits(path: Path, kind: MediaKind, name: str, settings) -> None:
+    """Header checks before any decoding: pixels for images; pixels and the sync duration cap for videos."""
+    try:
+        if kind == "image":
+            check_image(path, settings.max_pixels)
+            return
+        info = probe_video(path)
+        check_video_limits(info, settings.max_pixels, None)
+    except MediaError as exc:
+        raise media_problem(exc, name) from exc
+    if info.duration > settings.sync_max_video_seconds:
+        detail = f"{name}: video lasts {info.duration:.1f} s, over the limit of {settings.sync_max_video_seconds:g} s{TO_JOBS}"
+        raise Problem(413, "Limit exceeded", detail, "limit_exceeded")
 
 
 def _expect(kind: MediaKind, wanted: MediaKind, name: str) -> None:
     if kind != wanted:
         other = "/v1/videos" if kind == "video" else "/v1/images"
         article = "an" if wanted == "image" else "a"
-        detail = f"{name}: a {kind}, not {article} {wanted}; send it to {other}"
+        detail = f"{name}: {'an' if kind == 'image' else 'a'} {kind}, not {article} {wanted}; send it to {other}"
         raise Problem(415, "Unsupported media type", detail, "unsupported_media")
 
 

@@ -4,7 +4,7 @@ import csv
 import json
 
 import cv2
-from unmask.service.cli import main
+from unmask.cli.main import main
 
 
 def test_extract_two_clips_then_resume(shared_data, tiny_checkpoint, tmp_path, capsys):

@@ -2,8 +2,8 @@
 
 Examples:
     unmask serve                                  # http://127.0.0.1:8000, default model
-    unmask score photo.jpg clip.mp4 folder/       # one JSON line per file
-    unmask score folder/ --format table
+    unmask score photo.jpg clip.mp4 folder/       # a table on a terminal, JSON lines when piped
+    unmask score folder/ --out results.jsonl      # one JSON record per line; a rerun resumes
     unmask extract clips/ --out faces/ --frames 16 # face crops + manifest.csv
     unmask export --out lite0.onnx                # ONNX file, parity checked
     unmask train --help / unmask eval --help
@@ -22,10 +22,11 @@ import sys
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from unmask.model.media import media_files
+from ..model.config import ScoringConfig
+from ..model.media import media_files
 
 log = logging.getLogger("unmask")
-
+DEFAULTS = ScoringConfig()
 
 
 class UsageError(Exception):
@@ -41,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    from unmask.model.checkpoint import CheckpointError
-    from unmask.training.errors import TrainingError
+    from ..model.checkpoint import CheckpointError
+    from ..training.errors import TrainingError
 
     try:
         return int(args.func(args) or 0)
@@ -75,9 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--format", choices=["jsonl", "table", "csv"], default=None, help="default: from --out's suffix; else table on a terminal, jsonl otherwise")
     score.add_argument("--out", type=Path, help="write records here (.jsonl, or .csv for a flat table); a rerun resumes it")
     score.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar on stderr (default: when --out is set)")
-    score.add_argument("--frames", type=int, default=32, help="frames sampled evenly per video (default 32)")
+    score.add_argument("--frames", type=int, default=DEFAULTS.frames, help=f"frames sampled evenly per video (default {DEFAULTS.frames})")
     score.add_argument("--fps", type=float, default=None, help="sample this many frames per second instead of --frames")
-    score.add_argument("--aggregation", default="confident", help="mean, max or confident (default)")
+    score.add_argument("--aggregation", default=DEFAULTS.aggregation, help=f"mean, max or confident (default {DEFAULTS.aggregation})")
     score.add_argument("--engine", choices=["local", "ray"], default="local", help="ray: a Ray Data job (local instance, or --ray-address)")
     score.add_argument("--actors", type=int, default=2, help="with --engine ray: model copies scoring at once (default 2)")
     score.add_argument("--ray-address", default=None, help="with --engine ray: an existing cluster (auto, ray://host:10001)")
@@ -92,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("paths", nargs="+", type=Path, help="files, or folders searched recursively for media")
     extract.add_argument("--out", type=Path, required=True, help="folder for crops/, manifest.csv and done.txt")
     extract.add_argument("--model", "--checkpoint", dest="model", default=None, help="take crop margin and size from this checkpoint")
-    extract.add_argument("--frames", type=int, default=32, help="frames sampled per video (default 32)")
+    extract.add_argument("--frames", type=int, default=DEFAULTS.frames, help=f"frames sampled per video (default {DEFAULTS.frames})")
     extract.add_argument("--label", default="", help="label written on every row (e.g. real or fake)")
     extract.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     extract.set_defaults(func=cmd_extract)
@@ -107,9 +108,22 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto", help="auto: ONNX Runtime on CPU, PyTorch on CUDA")
 
 
+def scoring_config(args, **fields) -> ScoringConfig:
+    """The ScoringConfig of the command line's model options (and ``fields``); bad values are usage errors."""
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda: no CUDA device is available here (use --device cpu or leave it out)")
+    try:
+        return ScoringConfig(device=args.device, backend=args.backend, **fields)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _training_commands(sub) -> None:
     try:
-        from unmask.training.commands import add_eval_parser, add_train_parser
+        from ..training.commands import add_eval_parser, add_train_parser
     except ImportError as exc:  # the training extra is not installed
         missing = exc.name
         for name in ("train", "eval"):
@@ -127,9 +141,9 @@ def _raise(exc: Exception):
 def cmd_serve(args) -> int:
     import uvicorn
 
-    from .core.config import Settings
-    from .main import create_app
-    from .middleware import configure_logging
+    from ..service.core.config import Settings
+    from ..service.core.middleware import configure_logging
+    from ..service.main import create_app
 
     flags = {"model": args.model, "device": args.device, "host": args.host, "port": args.port,
              "data_dir": args.data_dir, "allowed_root": args.allowed_root}
@@ -166,11 +180,11 @@ def iter_media(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 def cmd_score(args) -> int:
-    from unmask.model.pipeline import score_many
-    from unmask.model.predictor import Predictor
-
+    from ..model.pipeline import score_many
+    from ..model.predictor import Predictor
     from .records import RecordWriter, already_scored, progress_bar
 
+    config = scoring_config(args, frames=args.frames, sample_fps=args.fps, aggregation=args.aggregation)
     files = list(iter_media(args.paths))  # check every path before loading the model
     if not files:
         raise UsageError("no media files found in the given paths")
@@ -182,15 +196,11 @@ def cmd_score(args) -> int:
     if not todo:
         return 0
     if args.engine == "ray":
-        from .distributed import score_with_ray
+        from .ray_engine import score_with_ray
 
-        if args.fps:
-            raise UsageError("--fps is not supported with --engine ray yet; use --frames")
-        results = score_with_ray(todo, args.model, args.frames, args.aggregation, args.actors, address=args.ray_address)
+        results = score_with_ray(todo, args.model, config, args.actors, address=args.ray_address)
     else:
-        predictor = Predictor(args.model, device=args.device, backend=args.backend, frames=args.frames,
-                              sample_fps=args.fps, aggregation=args.aggregation)
-        results = score_many(predictor, todo)
+        results = score_many(Predictor(args.model, config), todo)
     failed = 0
     show = args.progress if args.progress is not None else bool(args.out)
     with RecordWriter(args.out, fmt, append=bool(done)) as writer, progress_bar(len(todo), show) as bar:
@@ -210,8 +220,8 @@ def _format_for(out: Path | None) -> str:
 
 
 def cmd_extract(args) -> int:
-    from unmask.model.checkpoint import read_info, resolve_checkpoint
-    from unmask.training.extract import ExtractOptions, extract
+    from ..model.checkpoint import read_info, resolve_checkpoint
+    from ..training.extract import ExtractOptions, extract
 
     sources = list(iter_media(args.paths))
     if not sources:
@@ -225,8 +235,9 @@ def cmd_extract(args) -> int:
 
 def cmd_export(args) -> int:
     import numpy as np
-    from unmask.model.backends import OnnxBackend, TorchBackend, export_onnx
-    from unmask.model.checkpoint import load_checkpoint, resolve_checkpoint
+
+    from ..model.backends import OnnxBackend, TorchBackend, export_onnx
+    from ..model.checkpoint import load_checkpoint, resolve_checkpoint
 
     model, info = load_checkpoint(resolve_checkpoint(args.model))
     size = info.config.input_size

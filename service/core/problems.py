@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from unmask.model.errors import CorruptMediaError, MediaError, MediaLimitError, UnsupportedMediaError
+from ...model.errors import CorruptMediaError, MediaError, MediaLimitError, UnsupportedMediaError
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"

@@ -4,8 +4,10 @@ import csv
 import json
 
 import pytest
+from unmask.model.config import ScoringConfig
+from unmask.cli.main import main
 from unmask.model.predictor import Predictor
-from unmask.service.cli import main
+
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +55,9 @@ def test_ray_data_engine_gives_the_same_records(batch_dir, tiny_checkpoint, tmp_
     assert main(args) == 1
     records = {r["path"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert len(records) == 6
-    local = Predictor(tiny_checkpoint, frames=8)
+    local = Predictor(tiny_checkpoint, ScoringConfig(frames=8))
     for path, record in records.items():
-        expected = local.score_file(path)
+        expected = local.predict(path, on_error="record")
         assert record["status"] == expected.status
         if expected.score is not None:
             assert record["score"] == pytest.approx(expected.score, abs=1e-4)

@@ -73,5 +73,5 @@ def test_shared_labels_csv_reads_as_a_manifest(shared_data):
 
 def test_unknown_kind():
     assert list_readers() == ["celebdf", "csv", "dfdc", "ffpp"]
-    with pytest.raises(ValueError, match="unknown dataset kind"):
+    with pytest.raises(ValueError, match="unknown dataset reader"):
         read_dataset("nope", ".")

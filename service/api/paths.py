@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unmask.model.media import media_files
-
-from .problems import Problem
+from ...model.media import media_files
+from ..core.problems import Problem
 
 
 def resolve_under_root(given: str, root: Path | None) -> Path:

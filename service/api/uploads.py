@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Iterator
 
 from fastapi import UploadFile
-from unmask.model.errors import MediaError
-from unmask.model.media import MediaKind, sniff
-
-from .problems import Problem, media_problem
+from ...model.errors import MediaError
+from ...model.media import sniff
+from ...model.results import MediaKind
+from ..core.problems import Problem, media_problem
 
 CHUNK = 1 << 20
 

@@ -9,28 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-from unmask.model.results import MediaResult
-
-CSV_FIELDS = ["path", "media", "status", "label", "score", "threshold", "faces", "tracks", "error_type", "error_detail", "model", "total_ms"]
-
-
-def flat_row(result: MediaResult) -> dict:
-    """One CSV row per file: the verdict, not the per-face detail."""
-    return {
-        "path": result.path,
-        "media": result.media,
-        "status": result.status,
-        "label": result.label or "",
-        "score": "" if result.score is None else f"{result.score:.4f}",
-        "threshold": "" if result.threshold is None else result.threshold,
-        "faces": result.face_count,
-        "tracks": len(result.tracks),
-        "error_type": result.error.type if result.error else "",
-        "error_detail": result.error.detail if result.error else "",
-        "model": f"{result.model.name}:{result.model.version}" if result.model else "",
-        "total_ms": round(result.timings_ms.get("total", 0.0)),
-    }
-
+from ..model.results import CSV_FIELDS, MediaResult
 
 def already_scored(path: Path, fmt: str) -> set[str]:
     """Paths recorded in an earlier run's output; a line a killed run cut off is removed."""
@@ -74,9 +53,9 @@ class RecordWriter:
         if self.fmt == "jsonl":
             self._fh.write(json.dumps(result.to_dict()) + "\n")
         elif self._csv is not None:
-            self._csv.writerow(flat_row(result))
+            self._csv.writerow(result.to_row())
         else:
-            row = flat_row(result)
+            row = result.to_row()
             note = f"  ({row['error_detail']})" if row["error_detail"] else ""
             print(f"{row['status']:8} {row['label'] or '-':5} {row['score'] or '-':>6} {row['faces']:>5} {row['total_ms']:>7}  {row['path']}{note}", file=self._fh)
         self._fh.flush()

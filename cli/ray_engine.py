@@ -8,6 +8,9 @@ local instance) or on a cluster (``--ray-address auto`` on a node of a
 Predictor as ``unmask score`` and the service, so records are identical.
 
     unmask score /data/videos --out results.jsonl --engine ray --actors 4
+
+Every scoring option of the command line (frames, rate, aggregation, device,
+backend) reaches the actors in one ScoringConfig.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
-from unmask.model.results import MediaResult
+
+from ..model.config import ScoringConfig
+from ..model.results import MediaResult
 
 log = logging.getLogger(__name__)
 
@@ -27,23 +32,23 @@ log = logging.getLogger(__name__)
 class ScoreActor:
     """A Ray actor: loads the Predictor once, scores a batch of paths."""
 
-    def __init__(self, model: str | None, frames: int, aggregation: str, threads: int) -> None:
+    def __init__(self, model: str | None, config: ScoringConfig, threads: int) -> None:
         import torch
-        from unmask.model.predictor import Predictor
+
+        from ..model.predictor import Predictor
 
         torch.set_num_threads(threads)
-        self.predictor = Predictor(model, device=None, backend="auto", frames=frames, aggregation=aggregation)
+        self.predictor = Predictor(model, config)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        records = [json.dumps(self.predictor.score_file(str(p)).to_dict()) for p in batch["path"]]
+        records = [json.dumps(self.predictor.predict(str(p), on_error="record").to_dict()) for p in batch["path"]]
         return {"record": np.array(records, dtype=object)}
 
 
 def score_with_ray(
     paths: Iterable[Path],
     model: str | None = None,
-    frames: int = 32,
-    aggregation: str = "confident",
+    config: ScoringConfig | None = None,
     actors: int = 2,
     threads_per_actor: int = 1,
     address: str | None = None,
@@ -63,32 +68,13 @@ def score_with_ray(
     try:
         dataset = ray.data.from_items(items).map_batches(
             ScoreActor,
-            fn_constructor_kwargs={"model": model, "frames": frames, "aggregation": aggregation, "threads": threads_per_actor},
+            fn_constructor_kwargs={"model": model, "config": config or ScoringConfig(), "threads": threads_per_actor},
             batch_size=1,  # a video is already a batch of frames; one file per call keeps the stream even
             concurrency=actors,
             num_cpus=threads_per_actor,
         )
         for row in dataset.iter_rows():
-            yield record_from_json(row["record"])
+            yield MediaResult.from_dict(json.loads(row["record"]))
     finally:
         if started_here:
             ray.shutdown()
-
-
-def record_from_json(text: str) -> MediaResult:
-    """Rebuild a MediaResult from its JSON (the record crosses processes as text)."""
-    from unmask.model.results import ErrorInfo, FaceResult, FrameResult, ModelRef, TrackResult
-
-    data = json.loads(text)
-    data.pop("label")
-    frames = []
-    for f in data.pop("frames"):
-        f.pop("score")
-        frames.append(FrameResult(f["index"], f["time"], [FaceResult(**face) for face in f["faces"]]))
-    return MediaResult(
-        **{k: v for k, v in data.items() if k not in ("error", "model", "tracks")},
-        error=ErrorInfo(**data["error"]) if data["error"] else None,
-        model=ModelRef(**data["model"]) if data["model"] else None,
-        frames=frames,
-        tracks=[TrackResult(**t) for t in data["tracks"]],
-    )

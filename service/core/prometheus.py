@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
-from unmask.model.results import MediaResult
+from ...model.results import MediaResult
 
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter("unmask_requests_total", "HTTP requests", ["method", "route", "status"], registry=REGISTRY)

@@ -16,7 +16,7 @@ from typing import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import metrics
+from . import prometheus
 from .problems import Problem
 
 log = logging.getLogger("unmask.access")
@@ -70,8 +70,8 @@ class RequestMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
-            metrics.REQUESTS.labels(scope["method"], route, str(status["code"])).inc()
-            metrics.LATENCY.labels(route).observe(elapsed)
+            prometheus.REQUESTS.labels(scope["method"], route, str(status["code"])).inc()
+            prometheus.LATENCY.labels(route).observe(elapsed)
             log.info("%s %s %s %.0fms", scope["method"], scope["path"], status["code"], elapsed * 1000)
             request_id.reset(token)
 

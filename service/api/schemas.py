@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Literal, Optional
 
 from pydantic import BaseModel
-from unmask.model.results import MediaResult
-
-from .jobs.store import Job, JobState
+from ...model.results import MediaResult
+from ..jobs.store import Job, JobState
 
 
 class Progress(BaseModel):

@@ -1,0 +1,118 @@
+"""Equal-budget training ablations: train each variant, then score it the same way.
+
+    python -m unmask.training.ablations docs/ablations.toml --out runs/ablations [--only NAME ...]
+
+The TOML has a ``[base]`` table (TrainConfig keys shared by every run) and
+one ``[[run]]`` table per variant (``name`` plus the keys it changes). Every
+run gets the same seed, validation split (by group) and number of images
+(or the budget its table sets). Each run is scored on:
+
+- the DFDC validation split (TTA as served), from the training run itself;
+- SBI fakes of the validation reals against those reals;
+- a cross-dataset manifest (``cross_manifest``, e.g. mesonet_val): reported
+  only, never trained on, never used to set a threshold;
+- the verdicts on labelled files (``files``, e.g. the 7 FF++ clips).
+
+Results go to OUT/NAME/ablation.json and a markdown table on stdout. A run
+whose ablation.json exists is not trained again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import time
+import tomllib
+from pathlib import Path
+
+import torch
+
+from ..model.checkpoint import load_checkpoint
+from .config import resolve_config
+from .datasets import manifest_records
+from .evaluate import evaluate
+from .loop import train
+
+log = logging.getLogger(__name__)
+
+
+def score_files(checkpoint: Path, labels_csv: Path, pattern: str) -> list[dict]:
+    """Score the labelled files whose path contains ``pattern``; their verdict at the checkpoint's threshold."""
+    from ..model.predictor import Predictor
+
+    predictor = Predictor(checkpoint)
+    out = []
+    for row in csv.DictReader(labels_csv.open()):
+        if pattern not in row["path"]:
+            continue
+        result = predictor.predict(labels_csv.parent / row["path"], on_error="record")
+        out.append({"path": row["path"], "label": row["label"], "score": result.score,
+                    "right": result.label == row["label"] if result.score is not None else False})
+    return out
+
+
+def run_one(name: str, values: dict, plan: dict, out: Path) -> dict:
+    folder = out / name
+    report_path = folder / "ablation.json"
+    if report_path.is_file():
+        return json.loads(report_path.read_text())
+    cfg = resolve_config(None, {**plan.get("base", {}), **values, "out_dir": str(folder), "name": f"ablation-{name}",
+                                "progress": False, "command": f"python -m unmask.training.ablations ({name})"})
+    start = time.monotonic()
+    weights = train(cfg)
+    minutes = (time.monotonic() - start) / 60
+    model, info = load_checkpoint(weights)
+    last = info.metrics["history"][-1]
+    report = {"name": name, "changes": values, "minutes": round(minutes, 1), "images": last["images"],
+              "train_img_s": round(last["train_img_s"], 1), "dfdc_val": info.metrics.get("dfdc_val"),
+              "sbi_val": info.metrics.get("sbi_val")}
+    if plan.get("cross_manifest"):
+        recs = manifest_records(plan["cross_manifest"])
+        result, _, _ = evaluate(model, recs, info.config, tta=info.config.tta, device=torch.device("cpu"))
+        report["cross_val"] = result["frame"]
+    if plan.get("files"):
+        files = score_files(weights, Path(plan["files"]), plan.get("files_pattern", ""))
+        report["files"] = files
+        report["files_right"] = sum(f["right"] for f in files)
+    report_path.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def table(reports: list[dict]) -> str:
+    def fmt(x, key):
+        return f"{x[key]:.3f}" if x and key in x and x[key] is not None else "-"
+
+    lines = ["| run | minutes | images | DFDC val AUC | log-loss | ECE | cross AUC | SBI AUC | FF++ right |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in reports:
+        files = f"{r['files_right']}/{len(r['files'])}" if "files" in r else "-"
+        lines.append(f"| {r['name']} | {r['minutes']} | {r['images']} | {fmt(r['dfdc_val'], 'auc')} | "
+                     f"{fmt(r['dfdc_val'], 'log_loss')} | {fmt(r['dfdc_val'], 'ece')} | {fmt(r.get('cross_val'), 'auc')} | "
+                     f"{fmt(r.get('sbi_val'), 'auc')} | {files} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("plan", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("runs/ablations"))
+    parser.add_argument("--only", nargs="*", help="run only these names (the others are read if done)")
+    args = parser.parse_args(argv)
+    plan = tomllib.loads(args.plan.read_text())
+    reports = []
+    for run in plan["run"]:
+        values = {k: v for k, v in run.items() if k != "name"}
+        done = (args.out / run["name"] / "ablation.json").is_file()
+        if args.only and run["name"] not in args.only and not done:
+            continue
+        reports.append(run_one(run["name"], values, plan, args.out))
+        print(table(reports), flush=True)
+
+
+if __name__ == "__main__":
+    main()
