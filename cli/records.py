@@ -11,6 +11,7 @@ from typing import IO, Iterator
 
 from ..model.results import CSV_FIELDS, MediaResult
 
+
 def already_scored(path: Path, fmt: str) -> set[str]:
     """Paths recorded in an earlier run's output; a line a killed run cut off is removed."""
     if not path.exists():

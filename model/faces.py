@@ -53,6 +53,7 @@ class FaceDetector:
         self.min_probability = config.min_face_probability
         self.min_size = config.min_face_size
         self.max_faces = config.max_faces
+        self._min_detect = config.detect_min_face
         self._mtcnn = MTCNN(keep_all=True, device=torch.device(device), post_process=False, min_face_size=config.detect_min_face)
 
     def detect(self, image: np.ndarray) -> list[DetectedFace]:
@@ -65,12 +66,17 @@ class FaceDetector:
             return []
         scaled, factors = zip(*(self._downscale(img) for img in images), strict=True)
         shapes = {s.shape for s in scaled}
-        if len(shapes) == 1 and len(scaled) > 1:
+        if len(shapes) == 1 and len(scaled) > 1 and self._fits(scaled[0]):
             boxes, probs, points = self._mtcnn.detect(np.stack(scaled), landmarks=True)
         else:
-            results = [self._mtcnn.detect(s, landmarks=True) for s in scaled]
+            results = [self._mtcnn.detect(s, landmarks=True) if self._fits(s) else (None, None, None) for s in scaled]
             boxes, probs, points = (list(x) for x in zip(*results, strict=True))
         return [self._to_faces(b, p, pts, f) for b, p, pts, f in zip(boxes, probs, points, factors, strict=True)]
+
+    def _fits(self, image: np.ndarray) -> bool:
+        """Whether MTCNN's smallest face fits in the image at all: on a smaller side its
+        image pyramid is empty and facenet-pytorch fails (torch.cat of an empty list)."""
+        return min(image.shape[:2]) >= self._min_detect
 
     def _downscale(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         longer = max(image.shape[:2])

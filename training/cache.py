@@ -103,8 +103,7 @@ def build_cache(paths: Sequence[str], size: int, stem: str | Path, threads: int 
             if n % 5000 == 0:
                 log.info("cache: %d/%d decoded", n, len(paths))
     images.flush()
-    del images
-    os.replace(tmp, array_path)
+    os.replace(tmp, array_path)  # the open map stays valid: the rename keeps the inode
     index_path.write_text(json.dumps({"fingerprint": key, "size": size, "paths": paths}))
     log.info("cache: %d crops at %d px in %.0f s -> %s", len(paths), size, time.monotonic() - start, array_path)
     return CropCache(np.load(array_path, mmap_mode="r"), paths)

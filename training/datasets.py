@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .errors import TrainingError
 from .cache import load_image
+from .errors import TrainingError
 from .readers import DatasetLayoutError, read_dataset
 from .sbi import self_blend
 from .transforms import AugmentConfig, degrade, to_chw

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from ..model.tta import apply_tta, check_tta, tta_probability
 
+from ..model.tta import apply_tta, check_tta, tta_probability
 from . import metrics
 from .datasets import EvalDataset, FaceRecord, JpegReader
 from .transforms import normalize

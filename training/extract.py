@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import cv2
+
 from ..model.config import ModelConfig, ScoringConfig
 from ..model.errors import MediaError
 from ..model.faces import FaceDetector, crop_face

@@ -20,7 +20,6 @@ from ..model.aggregation import get_strategy, list_strategies
 from ..model.config import ScoringConfig
 from ..model.predictor import Predictor
 from ..model.results import MediaResult
-
 from .metrics import log_loss, roc_auc
 
 

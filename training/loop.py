@@ -38,7 +38,18 @@ from ..model.predictor import cache_dir as user_cache_dir
 from . import ddp, metrics
 from .cache import build_cache
 from .config import TrainConfig
-from .datasets import EvalDataset, FaceRecord, JpegReader, Mix, TrainDataset, dfdc_records, manifest_records, shared_data_dir, split_records, utk_records
+from .datasets import (
+    EvalDataset,
+    FaceRecord,
+    JpegReader,
+    Mix,
+    TrainDataset,
+    dfdc_records,
+    manifest_records,
+    shared_data_dir,
+    split_records,
+    utk_records,
+)
 from .errors import ConfigError
 from .evaluate import predict
 from .losses import make_loss, mixup

@@ -8,12 +8,12 @@ import threading
 from typing import Annotated, Iterator
 
 from fastapi import Depends, Request
-from ...model.predictor import Predictor
 
+from ...model.predictor import Predictor
 from ..core.config import Settings
+from ..core.problems import Problem
 from ..jobs.store import JobStore
 from ..jobs.worker import JobRunner
-from ..core.problems import Problem
 
 
 def get_settings(request: Request) -> Settings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal, Optional
 
 from pydantic import BaseModel
+
 from ...model.results import MediaResult
 from ..jobs.store import Job, JobState
 

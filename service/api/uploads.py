@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from fastapi import UploadFile
+
 from ...model.errors import MediaError
 from ...model.media import sniff
 from ...model.results import MediaKind

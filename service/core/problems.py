@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
 from ...model.errors import CorruptMediaError, MediaError, MediaLimitError, UnsupportedMediaError
 
 log = logging.getLogger(__name__)

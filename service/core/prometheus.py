@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
 from ...model.results import MediaResult
 
 REGISTRY = CollectorRegistry()

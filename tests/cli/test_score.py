@@ -4,10 +4,9 @@ import csv
 import json
 
 import pytest
-from unmask.model.config import ScoringConfig
 from unmask.cli.main import main
+from unmask.model.config import ScoringConfig
 from unmask.model.predictor import Predictor
-
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,7 @@ import random
 import cv2
 import numpy as np
 import pytest
-from unmask.model.config import ScoringConfig
-from unmask.model.config import CropConfig
+from unmask.model.config import CropConfig, ScoringConfig
 from unmask.model.faces import FaceDetector, crop_box, crop_face
 from unmask.model.tracker import box_iou
 
@@ -83,3 +82,11 @@ def test_crops_of_mtcnn_boxes_match_the_training_crops(detector, shared_data):
     assert len(ious) >= 27
     assert np.median(ious) > 0.75
     assert 0.85 < np.median(sides) < 1.1
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (29, 29), (20, 4000), (4000, 20)])
+def test_images_smaller_than_the_smallest_face_have_no_faces(detector, shape):
+    """MTCNN's empty pyramid raised (torch.cat of an empty list) on a side under 30 px: now no face."""
+    image = np.full((*shape, 3), 128, dtype=np.uint8)
+    assert detector.detect(image) == []
+    assert detector.detect_many([image, image]) == [[], []]

@@ -17,8 +17,8 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def real_crop(data_dir):
-    from unmask.training.datasets import dfdc_records
     from unmask.training.cache import read_rgb
+    from unmask.training.datasets import dfdc_records
 
     rec = next(r for r in dfdc_records(data_dir, "all") if r.label == 0)
     return read_rgb(rec.path)

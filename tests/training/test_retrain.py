@@ -140,8 +140,8 @@ def test_focal_loss_and_mixup():
 
 
 def test_eval_report_known_scores_and_threshold():
-    from unmask.training.datasets import FaceRecord
     from unmask.training.calibration import pick_threshold
+    from unmask.training.datasets import FaceRecord
     from unmask.training.evaluate import report
 
     recs = [FaceRecord(f"{i}.jpg", label, "g", "", video, manip) for i, (label, video, manip) in enumerate(

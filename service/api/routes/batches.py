@@ -9,9 +9,9 @@ from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
 from ...core.problems import Problem
+from ..deps import RunnerDep, SettingsDep, StoreDep
 from ..paths import expand_media, resolve_under_root
 from ..schemas import BatchJob, BatchPublic, BatchRequest
-from ..deps import RunnerDep, SettingsDep, StoreDep
 from .jobs import _check_capacity
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])

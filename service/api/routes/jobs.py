@@ -6,14 +6,15 @@ import uuid
 from typing import Optional
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
+
 from ....model.errors import MediaError
 from ....model.media import check_image, check_video_limits, probe_video, sniff_file
 from ...core.problems import Problem, media_problem
+from ..deps import RunnerDep, SettingsDep, StoreDep
+from ..examples import ERROR_RESPONSES
 from ..paths import resolve_under_root
 from ..schemas import JobPublic
 from ..uploads import save_upload
-from ..deps import RunnerDep, SettingsDep, StoreDep
-from ..examples import ERROR_RESPONSES
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
