@@ -5,15 +5,36 @@ from __future__ import annotations
 import hashlib
 import hmac
 import threading
-from typing import Annotated, Iterator
+from typing import Annotated, Iterator, Literal, Optional
 
-from fastapi import Depends, Request
+from fastapi import Depends, Form, Request
 
+from ...model.aggregation import STRATEGIES
 from ...model.predictor import Predictor
 from ..core.config import Settings
 from ..core.problems import Problem
 from ..jobs.store import JobStore
 from ..jobs.worker import JobRunner
+
+Aggregation = Literal[tuple(STRATEGIES.names())]  # type: ignore[valid-type]  # the registry's names, in the schema
+
+
+def scoring_options(
+    request: Request,
+    frames: Optional[int] = Form(None, ge=1, description="frames sampled evenly from a video (default: the server's)"),
+    aggregation: Optional[Aggregation] = Form(None, description="a track's score from its faces (default: the server's)"),
+    explain: bool = Form(False, description="add Grad-CAM heat maps for the highest-scoring faces"),
+) -> dict:
+    """The per-request scoring options of a multipart request (absent ones keep the server's settings)."""
+    return check_options(request.app.state.settings, frames=frames, aggregation=aggregation, explain=explain)
+
+
+def check_options(settings: Settings, **options) -> dict:
+    """Options as the predictor takes them; ``frames`` over the ``max_frames`` setting is refused."""
+    frames = options.get("frames")
+    if frames is not None and frames > settings.max_frames:
+        raise Problem(422, "Invalid request", f"frames {frames} is over the limit of {settings.max_frames}", "invalid-request")
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def get_settings(request: Request) -> Settings:
@@ -82,6 +103,7 @@ def sync_slot(request: Request) -> Iterator[None]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+OptionsDep = Annotated[dict, Depends(scoring_options)]
 PredictorDep = Annotated[Predictor, Depends(get_predictor)]
 StoreDep = Annotated[JobStore, Depends(get_store)]
 RunnerDep = Annotated[JobRunner, Depends(get_runner)]

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     sync_max_video_seconds: float = Field(120.0, gt=0, description="longest video for /v1/videos")
     sync_max_pending: int = Field(8, ge=1, description="synchronous requests scoring or waiting at once; more get 503")
     max_files: int = Field(16, ge=1, description="files per synchronous request")
+    max_frames: int = Field(128, ge=1, description="largest `frames` a request may ask for")
 
     # jobs
     data_dir: Path = Field(default_factory=_default_data_dir, description="jobs.db and kept uploads")

@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     progress_total INTEGER NOT NULL DEFAULT 0,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     result TEXT,                   -- the MediaResult as JSON, when done
-    error TEXT                     -- why it failed
+    error TEXT,                    -- why it failed
+    options TEXT NOT NULL DEFAULT '{}'  -- per-request scoring options (JSON)
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, created);
 CREATE INDEX IF NOT EXISTS jobs_batch ON jobs (batch_id);
@@ -60,11 +61,13 @@ class Job:
     cancel_requested: bool
     result: Optional[dict[str, Any]]
     error: Optional[str]
+    options: dict[str, Any]
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Job":
         data = dict(row)
         data["result"] = json.loads(data["result"]) if data["result"] else None
+        data["options"] = json.loads(data["options"] or "{}")
         data["cancel_requested"] = bool(data["cancel_requested"])
         return cls(**data)
 
@@ -82,6 +85,9 @@ class JobStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
+        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if "options" not in columns:  # a jobs.db from before per-request options
+            self._db.execute("ALTER TABLE jobs ADD COLUMN options TEXT NOT NULL DEFAULT '{}'")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -98,12 +104,12 @@ class JobStore:
         with self._lock:
             self._db.close()
 
-    def add(self, source: str, path: str, name: str, batch_id: str | None = None) -> Job:
+    def add(self, source: str, path: str, name: str, batch_id: str | None = None, options: dict | None = None) -> Job:
         job_id = uuid.uuid4().hex
         with self._tx() as db:
             db.execute(
-                "INSERT INTO jobs (id, state, source, path, name, batch_id, created) VALUES (?, 'queued', ?, ?, ?, ?, ?)",
-                (job_id, source, path, name, batch_id, time.time()),
+                "INSERT INTO jobs (id, state, source, path, name, batch_id, created, options) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)",
+                (job_id, source, path, name, batch_id, time.time(), json.dumps(options or {})),
             )
         job = self.get(job_id)
         assert job is not None

@@ -66,9 +66,9 @@ class JobRunner:
                 self._wake.wait(self.poll_s)
                 self._wake.clear()
                 continue
-            self._run(job.id, job.path, job.name)
+            self._run(job.id, job.path, job.name, job.options)
 
-    def _run(self, job_id: str, path: str, name: str) -> None:
+    def _run(self, job_id: str, path: str, name: str, options: dict) -> None:
         started = time.monotonic()
 
         def progress(done: int, total: int) -> bool:
@@ -78,7 +78,7 @@ class JobRunner:
 
         log.info("job %s running: %s", job_id, name)
         try:
-            prepared = self.predictor.prepare(path, name, progress=progress)
+            prepared = self.predictor.prepare(path, name, progress=progress, **options)
             result = self.predictor.finish(prepared)
         except ScoringCancelled:
             if self._stop.is_set():

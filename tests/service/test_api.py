@@ -132,3 +132,35 @@ def test_webm_upload_is_scored(client, shared_data, tmp_path):
     r = client.post("/v1/videos", files=[("files", ("clip.webm", path.read_bytes(), "video/webm"))])
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "ok" and len(r.json()["frames"]) == 30
+
+
+def test_per_request_options_reach_the_record(client, shared_data):
+    clip = shared_data / "clips" / "ffpp_real_004.mp4"
+    r = client.post("/v1/videos", files=[_upload(clip)], data={"frames": "4", "aggregation": "max"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["frames"]) == 4 and body["aggregation"] == "max"
+    assert body["options"] == {"frames": 4, "sample_fps": None, "aggregation": "max", "explain": False}
+
+
+def test_bad_options_are_422_problems(client, shared_data):
+    frame = shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
+    assert "over the limit of 128" in _problem(client.post("/v1/images", files=[_upload(frame)], data={"frames": "500"}), 422)["detail"]
+    _problem(client.post("/v1/images", files=[_upload(frame)], data={"aggregation": "median"}), 422)
+    _problem(client.post("/v1/images", files=[_upload(frame)], data={"frames": "0"}), 422)
+
+
+def test_a_job_keeps_its_options(client, shared_data):
+    import time
+
+    clip = shared_data / "clips" / "ffpp_real_004.mp4"
+    r = client.post("/v1/jobs", files={"file": (clip.name, clip.read_bytes())}, data={"frames": "3"})
+    assert r.status_code == 202, r.text
+    assert r.json()["options"] == {"frames": 3, "explain": False}
+    url = r.json()["url"]
+    for _ in range(600):
+        job = client.get(url).json()
+        if job["state"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    assert job["state"] == "done" and len(job["result"]["frames"]) == 3

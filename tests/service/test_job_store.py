@@ -41,7 +41,7 @@ def test_a_job_past_its_timeout_fails_with_the_reason(store, tiny_checkpoint, sh
     runner = JobRunner(store, Predictor(tiny_checkpoint, ScoringConfig(backend="torch")), timeout_s=0.0)
     job = store.add("path", str(shared_data / "clips" / "ffpp_real_004.mp4"), "clip.mp4")
     claimed = store.claim_next()
-    runner._run(claimed.id, claimed.path, claimed.name)
+    runner._run(claimed.id, claimed.path, claimed.name, claimed.options)
     done = store.get(job.id)
     assert done.state == "failed" and "timeout of 0 s" in done.error
 

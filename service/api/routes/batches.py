@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
 from ...core.problems import Problem
-from ..deps import RunnerDep, SettingsDep, StoreDep
+from ..deps import RunnerDep, SettingsDep, StoreDep, check_options
 from ..paths import expand_media, resolve_under_root
 from ..schemas import BatchJob, BatchPublic, BatchRequest
 from .jobs import _check_capacity
@@ -30,10 +30,11 @@ def submit_batch(request: BatchRequest, response: Response, settings: SettingsDe
     if len(files) > settings.max_batch_files:
         raise Problem(413, "Limit exceeded", f"{len(files)} files, over the limit of {settings.max_batch_files} per batch", "limit_exceeded")
     _check_capacity(store, settings.max_queue, len(files))
+    options = check_options(settings, frames=request.frames, aggregation=request.aggregation, explain=request.explain)
     batch_id = uuid.uuid4().hex
     root = settings.allowed_root.resolve()  # type: ignore[union-attr]
     for path, _ in files:
-        store.add("path", str(path), str(path.relative_to(root)), batch_id=batch_id)
+        store.add("path", str(path), str(path.relative_to(root)), batch_id=batch_id, options=options)
     runner.notify()
     response.headers["Location"] = f"/v1/batches/{batch_id}"
     return _public(batch_id, store)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Form, Response, UploadFile
 from ....model.errors import MediaError
 from ....model.media import check_image, check_video_limits, probe_video, sniff_file
 from ...core.problems import Problem, media_problem
-from ..deps import RunnerDep, SettingsDep, StoreDep
+from ..deps import OptionsDep, RunnerDep, SettingsDep, StoreDep
 from ..examples import ERROR_RESPONSES
 from ..paths import resolve_under_root
 from ..schemas import JobPublic
@@ -25,6 +25,7 @@ def submit_job(
     settings: SettingsDep,
     store: StoreDep,
     runner: RunnerDep,
+    options: OptionsDep,
     file: Optional[UploadFile] = File(None, description="an image or video to score"),
     path: Optional[str] = Form(None, description="or a server-side file under the allowed root"),
 ):
@@ -46,13 +47,13 @@ def submit_job(
         except BaseException:
             dest.unlink(missing_ok=True)
             raise
-        job = store.add("upload", str(dest), name)
+        job = store.add("upload", str(dest), name, options=options)
     else:
         resolved = resolve_under_root(path, settings.allowed_root)
         if not resolved.is_file():
             raise Problem(422, "Invalid request", f"{path}: a folder; use POST /v1/batches for folders", "invalid-request")
         _check_media(resolved, path, settings)
-        job = store.add("path", str(resolved), path)
+        job = store.add("path", str(resolved), path, options=options)
     runner.notify()
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobPublic.of(job)

@@ -18,7 +18,7 @@ from ....model.media import check_image, check_video_limits, probe_video
 from ....model.results import MediaKind, MediaResult
 from ...core import prometheus
 from ...core.problems import Problem, media_problem
-from ..deps import PredictorDep, SettingsDep, sync_slot
+from ..deps import OptionsDep, PredictorDep, SettingsDep, sync_slot
 from ..examples import ERROR_RESPONSES, IMAGE_EXAMPLE
 from ..uploads import saved_uploads
 
@@ -28,26 +28,28 @@ Records = Union[MediaResult, list[MediaResult]]
 
 
 @router.post("/images", response_model=Records, responses={200: IMAGE_EXAMPLE, **ERROR_RESPONSES})
-def score_images(files: list[UploadFile] = File(..., description="one or more images"), *, predictor: PredictorDep, settings: SettingsDep):
+def score_images(files: list[UploadFile] = File(..., description="one or more images"), *, options: OptionsDep,
+                 predictor: PredictorDep, settings: SettingsDep):
     """Score uploaded images: faces with boxes, landmarks and P(fake), and one verdict per file.
 
     One file gives one record, several give a list in upload order. A file
     with no face gets status "no_face" and no score.
     """
-    return _score(files, "image", predictor, settings)
+    return _score(files, "image", options, predictor, settings)
 
 
 @router.post("/videos", response_model=Records, responses=ERROR_RESPONSES)
-def score_videos(files: list[UploadFile] = File(..., description="one or more videos"), *, predictor: PredictorDep, settings: SettingsDep):
+def score_videos(files: list[UploadFile] = File(..., description="one or more videos"), *, options: OptionsDep,
+                 predictor: PredictorDep, settings: SettingsDep):
     """Score uploaded videos (mp4, mov, webm, mkv, avi): sampled frames, face tracks, one verdict.
 
     Synchronous: meant for short clips. Each record lists every sampled frame
     with its time in seconds, the faces in it, and a score per track.
     """
-    return _score(files, "video", predictor, settings)
+    return _score(files, "video", options, predictor, settings)
 
 
-def _score(files: list[UploadFile], wanted: MediaKind, predictor, settings) -> Records:
+def _score(files: list[UploadFile], wanted: MediaKind, options: dict, predictor, settings) -> Records:
     _check_count(files, settings.max_files)
     with saved_uploads(files, settings.sync_max_upload_bytes, settings.tmp_dir, TO_JOBS) as saved:
         for name, path, kind in saved:
@@ -56,7 +58,7 @@ def _score(files: list[UploadFile], wanted: MediaKind, predictor, settings) -> R
         results = []
         for name, path, _ in saved:
             try:
-                results.append(predictor.predict(path, name))
+                results.append(predictor.predict(path, name, **options))
             except MediaError as exc:
                 raise media_problem(exc, name) from exc
     for result in results:
