@@ -110,6 +110,15 @@ class ScoringConfig:
     min_face_size: int = 32  # faces whose shorter side is under this (original pixels) are dropped
     min_face_probability: float = 0.9  # detections below this are dropped (false faces)
     max_faces: int = 16  # per frame, most confident first
+    # Videos: detection on fewer pixels (model/face_tracking.py). Full-frame MTCNN
+    # on the first sampled frame, every detect_every-th and where a followed face
+    # is lost; in between, MTCNN on a region around each face of the previous frame.
+    detect_every: int = 8  # 1: full-frame detection on every sampled frame
+    track_margin: float = 1.0  # a face's region: its box grown by this many box sides on each side
+    # Once faces are found, MTCNN's smallest face = this fraction of the smallest found
+    # (0: off). Off: it moves boxes, and one shared clip's score by 0.12 (bench/score_video.py).
+    adaptive_min_face: float = 0.0
+    decode_ahead: int = 4  # video frames decoded ahead of detection, in a second thread (0: decode in line)
 
     def __post_init__(self) -> None:
         from .aggregation import STRATEGIES  # here: aggregation is a leaf module, config is imported everywhere
@@ -130,6 +139,10 @@ class ScoringConfig:
             (self.detect_max_side >= 64 and self.detect_min_face >= 12, "detect_max_side >= 64 and detect_min_face >= 12"),
             (0.0 <= self.min_face_probability <= 1.0, "min_face_probability must be in [0, 1]"),
             (self.max_faces >= 1 and self.min_face_size >= 1, "max_faces and min_face_size must be at least 1"),
+            (self.detect_every >= 1, "detect_every must be at least 1"),
+            (0.0 <= self.track_margin <= 4.0, "track_margin must be in [0, 4]"),
+            (0.0 <= self.adaptive_min_face < 1.0, "adaptive_min_face must be in [0, 1)"),
+            (self.decode_ahead >= 0, "decode_ahead must not be negative"),
         ]
         for ok, message in checks:
             if not ok:

@@ -15,8 +15,10 @@ import cv2
 import numpy as np
 import torch
 from facenet_pytorch import MTCNN
+from facenet_pytorch.models.utils.detect_face import detect_face
 
 from .config import CropConfig, ScoringConfig
+from .mtcnn_regions import Region, detect_in_regions
 
 log = logging.getLogger(__name__)
 
@@ -45,40 +47,39 @@ class FaceDetector:
     The knobs come from a ScoringConfig (``detect_max_side``, ``detect_min_face``,
     ``min_face_probability``, ``min_face_size``, ``max_faces``; see its comments).
     At ``detect_min_face`` 30 a 1080p frame (halved) finds faces from about 60 px up.
+    Videos go through ``model.face_tracking.FaceFollower``, which calls
+    ``detect_scaled`` on whole frames and ``detect_regions`` around known faces.
     """
 
     def __init__(self, config: ScoringConfig | None = None, device: str | torch.device = "cpu") -> None:
         config = config or ScoringConfig()
         self.max_side = config.detect_max_side
+        self.min_face = config.detect_min_face
         self.min_probability = config.min_face_probability
         self.min_size = config.min_face_size
         self.max_faces = config.max_faces
-        self._min_detect = config.detect_min_face
         self._mtcnn = MTCNN(keep_all=True, device=torch.device(device), post_process=False, min_face_size=config.detect_min_face)
 
-    def detect(self, image: np.ndarray) -> list[DetectedFace]:
-        """Faces in one RGB uint8 image (H, W, 3), most confident first."""
-        return self.detect_many([image])[0]
+    def detect(self, image: np.ndarray, min_face: float | None = None) -> list[DetectedFace]:
+        """Faces in one RGB uint8 image (H, W, 3), most confident first.
+
+        ``min_face``: MTCNN's smallest face in pixels of the downscaled copy
+        (None, or anything under ``detect_min_face``: ``detect_min_face``).
+        """
+        return self.detect_scaled(*self.downscale(image), min_face=min_face)
 
     def detect_many(self, images: list[np.ndarray]) -> list[list[DetectedFace]]:
         """Faces in several images; same-sized images go to MTCNN as one batch."""
         if not images:
             return []
-        scaled, factors = zip(*(self._downscale(img) for img in images), strict=True)
-        shapes = {s.shape for s in scaled}
-        if len(shapes) == 1 and len(scaled) > 1 and self._fits(scaled[0]):
-            boxes, probs, points = self._mtcnn.detect(np.stack(scaled), landmarks=True)
-        else:
-            results = [self._mtcnn.detect(s, landmarks=True) if self._fits(s) else (None, None, None) for s in scaled]
-            boxes, probs, points = (list(x) for x in zip(*results, strict=True))
-        return [self._to_faces(b, p, pts, f) for b, p, pts, f in zip(boxes, probs, points, factors, strict=True)]
+        scaled, factors = zip(*(self.downscale(img) for img in images), strict=True)
+        if len({s.shape for s in scaled}) == 1 and len(scaled) > 1 and self._fits(scaled[0], self.min_face):
+            found = self._mtcnn_detect(np.stack(scaled), self.min_face)
+            return [self._to_faces(boxes, points, f) for (boxes, points), f in zip(found, factors, strict=True)]
+        return [self.detect_scaled(s, f) for s, f in zip(scaled, factors, strict=True)]
 
-    def _fits(self, image: np.ndarray) -> bool:
-        """Whether MTCNN's smallest face fits in the image at all: on a smaller side its
-        image pyramid is empty and facenet-pytorch fails (torch.cat of an empty list)."""
-        return min(image.shape[:2]) >= self._min_detect
-
-    def _downscale(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+    def downscale(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """The copy MTCNN sees (longer side at most ``max_side``) and its scale factor."""
         longer = max(image.shape[:2])
         if longer <= self.max_side:
             return np.ascontiguousarray(image), 1.0
@@ -86,14 +87,58 @@ class FaceDetector:
         small = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
         return small, factor
 
-    def _to_faces(self, boxes, probs, points, factor: float) -> list[DetectedFace]:
-        if boxes is None or points is None:
+    def detect_scaled(
+        self, small: np.ndarray, factor: float, min_face: float | None = None, origin: tuple[int, int] = (0, 0)
+    ) -> list[DetectedFace]:
+        """Faces in a downscaled copy, or in a region of it, in original-image pixels.
+
+        Args:
+            small: the copy (from ``downscale``) or a region cut from it.
+            factor: the copy's scale factor (original pixels x factor).
+            min_face: MTCNN's smallest face in the copy's pixels; at least ``detect_min_face``.
+            origin: (x, y) of the region's top-left corner in the copy.
+        """
+        min_face = max(float(self.min_face), min_face or 0.0)
+        if not self._fits(small, min_face):
             return []
-        # MTCNN.detect returns object-dtype arrays: cast before arithmetic.
-        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4) / factor
-        points = np.asarray(points, dtype=np.float32).reshape(-1, 5, 2) / factor
-        probs = np.asarray(probs, dtype=np.float32).reshape(-1)
-        faces = [DetectedFace(b, float(p), pts) for b, p, pts in zip(boxes, probs, points, strict=True)]
+        (boxes, points), = self._mtcnn_detect(small[None], min_face)
+        return self._to_faces(boxes, points, factor, origin)
+
+    def detect_regions(self, small: np.ndarray, factor: float, regions: list[Region], min_face: float | None = None) -> list[DetectedFace]:
+        """Faces inside ``regions`` (x1, y1, x2, y2 in the copy's pixels) of a downscaled copy, in original pixels.
+
+        What a full-copy ``detect_scaled`` finds there, at a fraction of the
+        cost (see model.mtcnn_regions).
+        """
+        min_face = max(float(self.min_face), min_face or 0.0)
+        if not regions or not self._fits(small, min_face):
+            return []
+        with torch.inference_mode():
+            boxes, points = detect_in_regions(self._mtcnn, small, regions, min_face)
+        return self._to_faces(boxes, points, factor)
+
+    def _mtcnn_detect(self, batch: np.ndarray, min_face: float) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(boxes with probability as a fifth column, landmarks) per image of an (N, H, W, 3) batch."""
+        m = self._mtcnn
+        with torch.inference_mode():
+            boxes, points = detect_face(np.ascontiguousarray(batch), min_face, m.pnet, m.rnet, m.onet, m.thresholds, m.factor, m.device)
+        return list(zip(boxes, points, strict=True))
+
+    @staticmethod
+    def _fits(image: np.ndarray, min_face: float) -> bool:
+        """Whether MTCNN's smallest face fits in the image at all: on a smaller side its
+        image pyramid is empty and facenet-pytorch fails (torch.cat of an empty list)."""
+        return min(image.shape[:2]) >= min_face
+
+    def _to_faces(self, boxes, points, factor: float, origin: tuple[int, int] = (0, 0)) -> list[DetectedFace]:
+        # detect_face returns object-dtype arrays: cast before arithmetic.
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 5)
+        if not len(boxes):
+            return []
+        shift = np.asarray(origin, dtype=np.float32)
+        corners = (boxes[:, :4] + np.tile(shift, 2)) / factor
+        points = (np.asarray(points, dtype=np.float32).reshape(-1, 5, 2) + shift) / factor
+        faces = [DetectedFace(b, float(p), pts) for b, p, pts in zip(corners, boxes[:, 4], points, strict=True)]
         kept = [f for f in faces if f.probability >= self.min_probability and f.size >= self.min_size]
         kept.sort(key=lambda f: f.probability, reverse=True)
         return kept[: self.max_faces]

@@ -9,16 +9,17 @@ threads (the service runs inference outside the event loop).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import tempfile
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Literal, Sequence, Union
+from typing import Callable, Iterable, Iterator, Literal, Sequence, TypeVar, Union
 
 import numpy as np
 
@@ -27,8 +28,10 @@ from .backends import OnnxBackend, TorchBackend, default_device, export_onnx
 from .checkpoint import load_checkpoint, resolve_checkpoint
 from .config import ScoringConfig
 from .errors import MediaError
+from .face_tracking import FaceFollower
 from .faces import DetectedFace, FaceDetector, crop_face
 from .media import Frame, decode_image, probe_video, read_image, read_video, sample_indices, sniff, sniff_file
+from .prefetch import in_background
 from .results import ErrorInfo, FaceResult, FrameResult, MediaKind, MediaResult, ModelRef, TrackResult
 from .tracker import link_tracks
 from .tta import apply_tta, check_tta, tta_probability
@@ -58,6 +61,7 @@ class Prepared:
     started: float
     frames: list[tuple[int, float, list[DetectedFace]]] = field(default_factory=list)  # (index, time, faces)
     crops: list[np.ndarray] = field(default_factory=list)
+    searches: Counter = field(default_factory=Counter)  # face searches by kind: full, region, lost (model.face_tracking)
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
 
@@ -189,7 +193,7 @@ class Predictor:
         info = probe_video(path)
         total = len(sample_indices(info.frame_count, info.fps, config.frames, config.sample_fps))
         frames = read_video(path, config.frames, config.sample_fps, config.max_duration, config.max_pixels)
-        return self._prepare_frames(frames, name, "video", config, progress=progress, total=total)
+        return self._prepare_frames(frames, name, "video", config, progress=progress, total=total, decoding=True)
 
     def _prepare_bytes(self, data: bytes, name: str, config: ScoringConfig, progress: Progress | None) -> Prepared:
         media, _ = sniff(data[:64])
@@ -211,30 +215,36 @@ class Predictor:
         decode_ms: float = 0.0,
         progress: Progress | None = None,
         total: int = 0,
+        decoding: bool = False,
     ) -> Prepared:
-        """Detect and crop each frame as the iterable yields it (video decoding is timed as "decode").
+        """Detect and crop each frame as the iterable yields it.
 
-        Each frame's pixels are dropped once its faces are cropped, so memory
-        holds crops, not frames.
+        ``decoding``: the iterable decodes a video; it then runs up to
+        ``decode_ahead`` frames ahead in a second thread, and its time counts
+        as "decode" (so decode, detect and classify can add up to more than
+        the total). Each frame's pixels are dropped once its faces are
+        cropped, so memory holds crops, not frames.
         """
         prepared = Prepared(name=name, media=media, config=config, started=time.perf_counter() - decode_ms / 1000)
         prepared.timings["decode"] = decode_ms
         crop, size = self.model_config.crop, self.model_config.input_size
-        iterator = iter(frames)
-        while True:
-            t0 = time.perf_counter()
-            frame = next(iterator, None)
-            prepared.timings["decode"] += (time.perf_counter() - t0) * 1000
-            if frame is None:
-                return prepared
-            t0 = time.perf_counter()
-            with self._detect_lock:
-                faces = self.detector.detect(frame.image)
-            prepared.timings["detect"] += (time.perf_counter() - t0) * 1000
-            prepared.crops.extend(crop_face(frame.image, f.box, crop, size) for f in faces)
-            prepared.frames.append((frame.index, frame.time, faces))
-            if progress is not None and progress(len(prepared.frames), total):
-                raise ScoringCancelled(name)
+        follower = FaceFollower(self.detector, config)
+        frames = _timed(frames, prepared.timings, "decode")
+        if decoding and config.decode_ahead:
+            frames = in_background(frames, config.decode_ahead, name="unmask-decode")
+        with contextlib.closing(frames):  # a cancelled or failed file stops its decoder at once
+            for frame in frames:
+                t0 = time.perf_counter()
+                with self._detect_lock:
+                    faces = follower.find(frame.image)
+                prepared.timings["detect"] += (time.perf_counter() - t0) * 1000
+                prepared.crops.extend(crop_face(frame.image, f.box, crop, size) for f in faces)
+                prepared.frames.append((frame.index, frame.time, faces))
+                if progress is not None and progress(len(prepared.frames), total):
+                    raise ScoringCancelled(name)
+        prepared.searches = follower.searches
+        log.debug("%s: searched %s", name, dict(follower.searches))
+        return prepared
 
     def classify(self, crops: list[np.ndarray]) -> np.ndarray:
         """P(fake) for each RGB uint8 crop (input_size square): TTA averaged, the checkpoint's temperature applied."""
@@ -306,6 +316,29 @@ class Predictor:
             export_onnx(model, self.model_config.input_size, tmp)
             tmp.replace(path)  # atomic: concurrent workers never read half a file
         return path
+
+
+T = TypeVar("T")
+
+
+def _timed(items: Iterable[T], timings: dict[str, float], stage: str) -> Iterator[T]:
+    """Yield ``items``, adding the milliseconds each takes to come to ``timings[stage]``."""
+    iterator = iter(items)
+    try:
+        while True:
+            t0 = time.perf_counter()
+            item = next(iterator, _END)
+            timings[stage] += (time.perf_counter() - t0) * 1000
+            if item is _END:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+
+
+_END = object()
 
 
 def _guess_kind(source: Source) -> MediaKind:
