@@ -1,11 +1,16 @@
-"""Files per second of batch scoring on shared data: sequential vs pipelined, one run.
+"""Files per second of batch scoring on shared data: before and after issue 14, sequential and pipelined, one run.
 
     python bench/batch_throughput.py [--crops 100] [--frames 32]
 
 The list mixes what a batch meets: the 2 full frames, the 11 clips and N
-face crops (half DFDC, half UTKFace). "sequential" scores one file after the
-other; "pipelined" (model.pipeline.score_many, what `unmask score` uses)
-decodes and detects the next file while the current one is classified.
+face crops (half DFDC, half UTKFace). "before" is the detection of before
+issue 14 (full-frame MTCNN on every sampled frame, no decoding ahead);
+"after" is what ships (ScoringConfig defaults). Both read videos with the
+shipped PyAV reader (bench/decode_speed.py compares readers). "sequential"
+scores one file after the other; "pipelined" (model.pipeline.score_many,
+what `unmask score` uses) decodes and detects the next file while the
+current one is classified. Wall and process CPU seconds are printed (CPU
+time is disturbed less by other load on the machine).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from unmask.model.config import ScoringConfig
 from unmask.model.pipeline import score_many
 from unmask.model.predictor import Predictor
 
@@ -41,30 +47,34 @@ def main() -> None:
         "crops": dfdc + utk,
     }
     files = [p for paths in groups.values() for p in paths]
-    predictor = Predictor(device="cpu", frames=args.frames)
-    predictor.warmup()
+    configs = {"before": ScoringConfig(device="cpu", frames=args.frames, detect_every=1, decode_ahead=0),
+               "after": ScoringConfig(device="cpu", frames=args.frames)}
+    after = Predictor(config=configs["after"])
+    predictors = {"before": Predictor(config=configs["before"], detector=after.detector), "after": after}
+    for predictor in predictors.values():
+        predictor.warmup()
 
-    timings = {}
-    statuses = {}
+    report: dict = {"files": len(files), "frames_per_video": args.frames}
     for mode in ("sequential", "pipelined"):
-        start = time.perf_counter()
-        results = [predictor.score_file(p) for p in files] if mode == "sequential" else list(score_many(predictor, files))
-        timings[mode] = time.perf_counter() - start
-        statuses[mode] = {s: sum(r.status == s for r in results) for s in ("ok", "no_face", "error")}
+        for name, predictor in predictors.items():  # alternating: both see the same load
+            wall, cpu = time.perf_counter(), time.process_time()
+            results = [predictor.predict(p, on_error="record") for p in files] if mode == "sequential" else list(score_many(predictor, files))
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            report[f"{name}_{mode}"] = {
+                "files_per_s": round(len(files) / wall, 2),
+                "cpu_s": round(cpu, 1),
+                "wall_s": round(wall, 1),
+                "statuses": {s: sum(r.status == s for r in results) for s in ("ok", "no_face", "error")},
+            }
+    for mode in ("sequential", "pipelined"):
+        report[f"after_vs_before_{mode}"] = round(report[f"before_{mode}"]["wall_s"] / report[f"after_{mode}"]["wall_s"], 2)
     per_group = {}
     for name, paths in groups.items():
         start = time.perf_counter()
-        list(score_many(predictor, paths))
+        list(score_many(after, paths))
         per_group[name] = {"files": len(paths), "files_per_s": round(len(paths) / (time.perf_counter() - start), 2)}
-    print(json.dumps({
-        "files": len(files),
-        "frames_per_video": args.frames,
-        "seconds": {k: round(v, 1) for k, v in timings.items()},
-        "files_per_s": {k: round(len(files) / v, 2) for k, v in timings.items()},
-        "pipelined_speedup": round(timings["sequential"] / timings["pipelined"], 2),
-        "statuses": statuses["pipelined"],
-        "per_group_pipelined": per_group,
-    }, indent=2))
+    report["after_per_group_pipelined"] = per_group
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ class ScoringConfig:
     explain_faces: int = 4  # at most this many heat maps per file
     backend: str = "auto"  # torch, onnx; auto: ONNX Runtime on CPU, PyTorch on CUDA
     device: str | None = None  # cpu, cuda; None: CUDA when present
-    batch_size: int = 16  # faces per classifier call
+    batch_size: int = 16  # faces per classifier call (each call carries their TTA views: 32 images)
     tta: tuple[str, ...] | None = None  # None: the checkpoint's own
     max_pixels: int = 50_000_000  # larger images or video frames are refused
     max_duration: float | None = None  # longer videos (seconds) are refused; None: no limit

@@ -1,14 +1,18 @@
 """Face detection on fewer pixels: follow the faces of a video from frame to frame.
 
-MTCNN on a whole frame (its <= 960 px copy) is most of a video's cost. A face
+MTCNN on a whole frame (its downscaled copy) is most of a video's cost. A face
 rarely jumps between two sampled frames, so between full-frame detections
-MTCNN runs only on a square region around each face of the previous frame,
-with a smallest-face size set from that face (a 250 px face needs no 30 px
-pyramid level). A full-frame detection runs on the first sampled frame, on
-every ``detect_every``-th one (to catch faces that walk in), and on any frame
-where a followed face is not found again in its region (it left, or the shot
-changed). Full detections after the first also skip the pyramid levels far
-below the smallest face found so far (``adaptive_min_face``).
+MTCNN looks only at a square region around each face of the previous frame
+(``track_margin`` box sides on each side), and there it computes exactly what
+the full pass computes (model.mtcnn_regions): same boxes, same scores.
+
+A full-frame pass runs on the first sampled frame, on every
+``detect_every``-th one (faces that walk in), and whenever someone seen in
+the last ``detect_every`` frames is missing from the previous frame or is not
+found again in their region (they turned away, left, or the shot changed).
+Optionally (``adaptive_min_face``, off by default) every search after the
+first skips the pyramid levels far below the smallest face found so far: a
+250 px face needs no 30 px level; this changes boxes, so it is off.
 
 ``bench/score_video.py`` checks the result against full detection on every
 sampled frame (verdicts, file scores, faces found).

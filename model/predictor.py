@@ -252,7 +252,9 @@ class Predictor:
             out = []
             for start in range(0, len(crops), self.config.batch_size):
                 batch = self.preprocess(crops[start : start + self.config.batch_size])
-                logits = np.stack([self.backend(apply_tta(t, batch)) for t in self.tta])
+                # Every TTA view of the chunk in one backend call: fewer, larger runs.
+                views = np.concatenate([apply_tta(t, batch) for t in self.tta])
+                logits = np.asarray(self.backend(views)).reshape(len(self.tta), len(batch))
                 out.append(tta_probability(logits, self.model_config.temperature))
             return np.concatenate(out) if out else np.empty(0)
 

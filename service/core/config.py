@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     frames: int = Field(DEFAULTS.frames, ge=1, le=512, description="frames sampled evenly per video")
     sample_fps: Optional[float] = Field(DEFAULTS.sample_fps, gt=0, le=60, description="sample this many frames per second instead")
     warmup: bool = True
+    # speed (see ScoringConfig): detection on fewer pixels, decoding ahead
+    detect_every: int = Field(DEFAULTS.detect_every, ge=1, description="full-frame face detection on every N-th sampled frame; regions around faces between")
+    adaptive_min_face: float = Field(DEFAULTS.adaptive_min_face, ge=0, lt=1, description="MTCNN's smallest face as this fraction of the smallest found (0: off)")
+    decode_ahead: int = Field(DEFAULTS.decode_ahead, ge=0, description="video frames decoded ahead of detection in a second thread")
 
     # network
     host: str = "127.0.0.1"
@@ -89,7 +93,8 @@ class Settings(BaseSettings):
         """The ScoringConfig these settings describe (what the predictor is built with)."""
         return ScoringConfig(frames=self.frames, sample_fps=self.sample_fps, aggregation=self.aggregation,
                              backend=self.backend, device=self.device, max_pixels=self.max_pixels,
-                             max_duration=self.max_video_seconds)
+                             max_duration=self.max_video_seconds, detect_every=self.detect_every,
+                             adaptive_min_face=self.adaptive_min_face, decode_ahead=self.decode_ahead)
 
     @property
     def max_upload_bytes(self) -> int:

@@ -126,3 +126,41 @@ def test_every_supported_container_is_sniffed_and_read(shared_data, tmp_path, su
     assert sniff_file(path) == ("video", kind)
     frames = list(read_video(path, frames=8))
     assert len(frames) == 8 and frames[0].image.shape == (180, 320, 3)
+
+
+def test_frames_skipped_by_the_decoder_leave_the_kept_frames_unchanged(shared_data):
+    """The reader skips unreferenced frames it does not keep; OpenCV decoding every frame gives the same pixels."""
+    import cv2
+
+    clip = shared_data / "clips" / "ffpp_real_004.mp4"
+    frames = list(read_video(clip, frames=6))
+    cap = cv2.VideoCapture(str(clip))
+    expected = {}
+    for index in range(frames[-1].index + 1):
+        ok, bgr = cap.read()
+        if index in {f.index for f in frames}:
+            expected[index] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    cap.release()
+    assert [f.index for f in frames] == sample_indices(309, 25.0, frames=6)
+    for frame in frames:
+        assert np.array_equal(frame.image, expected[frame.index]), frame.index
+
+
+def test_b_frames_in_avi_are_counted_in_display_order(tmp_path):
+    """AVI has no presentation time stamps: the reader counts decoded frames, as a player shows them."""
+    import av
+
+    path = tmp_path / "bframes.avi"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"x264-params": "bframes=3:b-pyramid=normal"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(30):
+            image = np.full((48, 64, 3), i * 8, dtype=np.uint8)  # frame i is grey level 8 i
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    frames = list(read_video(path, frames=5))
+    assert [f.index for f in frames] == sample_indices(30, 25.0, frames=5)
+    for frame in frames:
+        assert abs(float(frame.image.mean()) - 8 * frame.index) < 4, frame.index

@@ -1,0 +1,94 @@
+"""Detection on fewer pixels: exact region MTCNN, and following faces through a shared clip."""
+
+import numpy as np
+import pytest
+import torch
+from facenet_pytorch.models.utils.detect_face import detect_face, imresample
+from unmask.model.config import ScoringConfig
+from unmask.model.face_tracking import FaceFollower
+from unmask.model.faces import FaceDetector
+from unmask.model.media import read_video
+from unmask.model.mtcnn_regions import area_window, detect_in_regions, integral_image, pyramid_scales
+from unmask.model.tracker import box_iou
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return FaceDetector()
+
+
+@pytest.fixture(scope="module")
+def clip_frames(shared_data):
+    """12 sampled frames of a 1080p DFDC clip (one person, moving)."""
+    return [f.image for f in read_video(shared_data / "clips" / "dfdc_real_lynaeydofd.mp4", frames=12)]
+
+
+def test_area_window_equals_torch_area_resampling(clip_frames, detector):
+    small, _ = detector.downscale(clip_frames[0])
+    height, width = small.shape[:2]
+    image = torch.from_numpy(small.copy()).unsqueeze(0).permute(0, 3, 1, 2).float()
+    integral = integral_image(small[100:400, 200:700])
+    for scale in pyramid_scales(height, width, 30, 0.709):
+        size = (int(height * scale + 1), int(width * scale + 1))
+        level = imresample(image, size)[0].numpy()
+        rows = (int(110 * scale) + 1, int(380 * scale))
+        cols = (int(210 * scale) + 1, int(680 * scale))
+        if rows[1] <= rows[0] or cols[1] <= cols[0]:
+            continue
+        window = area_window(integral, (height, width), size, rows, cols, origin=(200, 100))
+        assert np.array_equal(window, level[:, rows[0] : rows[1], cols[0] : cols[1]])  # bit for bit
+
+
+@pytest.mark.slow
+def test_regions_find_what_the_full_pass_finds(clip_frames, detector):
+    """Boxes and landmarks from a region around the face equal the full-frame pass's."""
+    mtcnn = detector._mtcnn
+    for image in clip_frames[:4]:
+        small, _ = detector.downscale(image)
+        with torch.inference_mode():
+            (full,), (full_points,) = detect_face(small[None].copy(), 30, mtcnn.pnet, mtcnn.rnet, mtcnn.onet,
+                                                  mtcnn.thresholds, mtcnn.factor, mtcnn.device)
+        full = np.asarray(full, dtype=np.float32)
+        assert len(full) == 1
+        x1, y1, x2, y2 = full[0, :4].astype(int)
+        side = max(x2 - x1, y2 - y1)
+        region = (max(0, x1 - side), max(0, y1 - side), min(small.shape[1], x2 + side), min(small.shape[0], y2 + side))
+        with torch.inference_mode():
+            boxes, points = detect_in_regions(mtcnn, small, [region], 30)
+        assert boxes.shape == (1, 5)
+        np.testing.assert_allclose(boxes, full, atol=1e-3)
+        np.testing.assert_allclose(points, np.asarray(full_points, dtype=np.float32).reshape(-1, 5, 2), atol=1e-3)
+
+
+@pytest.mark.slow
+def test_following_finds_the_face_on_every_frame_with_few_full_passes(clip_frames, detector):
+    follower = FaceFollower(detector, ScoringConfig(detect_every=8))
+    found = [follower.find(image) for image in clip_frames]
+    assert all(len(faces) == 1 for faces in found)  # a face on every frame
+    assert follower.searches["full"] == 2 and follower.searches["region"] == 10  # frames 0 and 8 in full
+    for image, faces in zip(clip_frames, found):
+        full = detector.detect(image)
+        assert box_iou(faces[0].box, full[0].box) > 0.99  # the full pass's box
+
+
+def test_a_face_not_found_again_sends_the_frame_to_a_full_pass(clip_frames, detector):
+    follower = FaceFollower(detector, ScoringConfig(detect_every=8))
+    follower.find(clip_frames[0])
+    blank = np.zeros_like(clip_frames[1])  # the face is gone (a cut to black)
+    assert follower.find(blank) == []
+    assert follower.searches["lost"] == 1 and follower.searches["full"] == 2
+    assert len(follower.find(clip_frames[2])) == 1  # someone was missing: a full pass finds the face again
+    assert follower.searches["full"] == 3
+
+
+def test_every_frame_in_full_when_detect_every_is_one(clip_frames, detector):
+    follower = FaceFollower(detector, ScoringConfig(detect_every=1))
+    for image in clip_frames[:3]:
+        follower.find(image)
+    assert follower.searches == {"full": 3}
+
+
+@pytest.mark.parametrize("field, value", [("detect_every", 0), ("track_margin", -1.0), ("adaptive_min_face", 1.0), ("decode_ahead", -1)])
+def test_bad_tracking_knobs_are_refused(field, value):
+    with pytest.raises(ValueError, match=field):
+        ScoringConfig(**{field: value})
