@@ -110,6 +110,7 @@ class ScoringConfig:
     min_face_size: int = 32  # faces whose shorter side is under this (original pixels) are dropped
     min_face_probability: float = 0.9  # detections below this are dropped (false faces)
     max_faces: int = 16  # per frame, most confident first
+    detect_threads: int = 1  # torch threads for MTCNN (its ops are small: one thread, the other core decodes ahead)
     # Videos: detection on fewer pixels (model/face_tracking.py). Full-frame MTCNN
     # on the first sampled frame, every detect_every-th and where a followed face
     # is lost; in between, MTCNN on a region around each face of the previous frame.
@@ -140,6 +141,7 @@ class ScoringConfig:
             (0.0 <= self.min_face_probability <= 1.0, "min_face_probability must be in [0, 1]"),
             (self.max_faces >= 1 and self.min_face_size >= 1, "max_faces and min_face_size must be at least 1"),
             (self.detect_every >= 1, "detect_every must be at least 1"),
+            (self.detect_threads >= 1, "detect_threads must be at least 1"),
             (0.0 <= self.track_margin <= 4.0, "track_margin must be in [0, 4]"),
             (0.0 <= self.adaptive_min_face < 1.0, "adaptive_min_face must be in [0, 1)"),
             (self.decode_ahead >= 0, "decode_ahead must not be negative"),

@@ -8,8 +8,10 @@ faces, so detections are filtered on probability and size.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -58,6 +60,7 @@ class FaceDetector:
         self.min_probability = config.min_face_probability
         self.min_size = config.min_face_size
         self.max_faces = config.max_faces
+        self.threads = config.detect_threads
         self._mtcnn = MTCNN(keep_all=True, device=torch.device(device), post_process=False, min_face_size=config.detect_min_face)
 
     def detect(self, image: np.ndarray, min_face: float | None = None) -> list[DetectedFace]:
@@ -113,14 +116,14 @@ class FaceDetector:
         min_face = max(float(self.min_face), min_face or 0.0)
         if not regions or not self._fits(small, min_face):
             return []
-        with torch.inference_mode():
+        with torch.inference_mode(), torch_threads(self.threads):
             boxes, points = detect_in_regions(self._mtcnn, small, regions, min_face)
         return self._to_faces(boxes, points, factor)
 
     def _mtcnn_detect(self, batch: np.ndarray, min_face: float) -> list[tuple[np.ndarray, np.ndarray]]:
         """(boxes with probability as a fifth column, landmarks) per image of an (N, H, W, 3) batch."""
         m = self._mtcnn
-        with torch.inference_mode():
+        with torch.inference_mode(), torch_threads(self.threads):
             boxes, points = detect_face(np.ascontiguousarray(batch), min_face, m.pnet, m.rnet, m.onet, m.thresholds, m.factor, m.device)
         return list(zip(boxes, points, strict=True))
 
@@ -142,6 +145,22 @@ class FaceDetector:
         kept = [f for f in faces if f.probability >= self.min_probability and f.size >= self.min_size]
         kept.sort(key=lambda f: f.probability, reverse=True)
         return kept[: self.max_faces]
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run torch on ``count`` threads in this thread only (OpenMP's setting is per thread), then restore it.
+
+    MTCNN is thousands of small ops: on 2 cores a second OpenMP thread mostly
+    spins at barriers, and under any other load (the decoder thread, a
+    classifier) it multiplied detection's CPU time several times over here.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def crop_box(box: np.ndarray, crop: CropConfig) -> np.ndarray:

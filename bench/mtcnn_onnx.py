@@ -1,0 +1,119 @@
+"""MTCNN's three nets under ONNX Runtime vs eager PyTorch, alone and inside detection, one run.
+
+    python bench/mtcnn_onnx.py [--frames 8] [--threads 1]
+
+Exports facenet-pytorch's PNet (dynamic size), RNet and ONet to ONNX (in a
+temporary folder), checks their outputs against torch, then times:
+
+- each net alone on typical inputs (a 384x216 pyramid level, 40 RNet crops, 8 ONet crops);
+- whole detections on sampled frames of the shared clips: full-frame passes
+  and region passes (as model.face_tracking runs them), with torch nets and
+  with ONNX Runtime nets swapped in (same glue code).
+
+Both run on ``--threads`` threads (torch intra-op and ORT intra-op), the
+detector's setting. Prints wall and process CPU milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from score_video import SHARED
+from unmask.model.config import ScoringConfig
+from unmask.model.face_tracking import FaceFollower
+from unmask.model.faces import FaceDetector
+from unmask.model.media import read_video
+
+SHAPES = {"pnet": (1, 3, 216, 384), "rnet": (40, 3, 24, 24), "onet": (8, 3, 48, 48)}
+
+
+class OrtNet(torch.nn.Module):
+    """An ONNX Runtime session standing in for a facenet-pytorch net (tensors in, tensors out)."""
+
+    def __init__(self, path: Path, threads: int) -> None:
+        super().__init__()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.dtype_probe = torch.nn.Parameter(torch.zeros(1), requires_grad=False)  # detect_face reads the nets' dtype
+
+    def forward(self, x: torch.Tensor):
+        return tuple(torch.from_numpy(out) for out in self.session.run(None, {"x": x.numpy()}))
+
+
+def export(net: torch.nn.Module, name: str, folder: Path) -> Path:
+    path = folder / f"{name}.onnx"
+    axes = {"x": {0: "n", 2: "h", 3: "w"}} if name == "pnet" else {"x": {0: "n"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net.eval(), (torch.randn(*SHAPES[name]),), str(path), input_names=["x"], dynamic_axes=axes,
+                          opset_version=17, dynamo=False)
+    return path
+
+
+def clock(fn, repeat: int) -> dict:
+    fn()
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(repeat):
+        fn()
+    return {"wall_ms": round((time.perf_counter() - wall) / repeat * 1000, 2), "cpu_ms": round((time.process_time() - cpu) / repeat * 1000, 2)}
+
+
+def detections(detector: FaceDetector, frames: list[np.ndarray]) -> dict:
+    """Milliseconds per full-frame pass and per region pass over the frames."""
+    full = clock(lambda: [detector.detect(f) for f in frames], 1)
+    follower = FaceFollower(detector, ScoringConfig(detect_every=len(frames) + 1))
+    follower.find(frames[0])
+    regions = clock(lambda: [follower.find(f) for f in frames[1:]], 1)
+    return {"full_pass_ms": round(full["wall_ms"] / len(frames), 1), "full_pass_cpu_ms": round(full["cpu_ms"] / len(frames), 1),
+            "region_pass_ms": round(regions["wall_ms"] / (len(frames) - 1), 1),
+            "region_pass_cpu_ms": round(regions["cpu_ms"] / (len(frames) - 1), 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=8, help="sampled frames per clip")
+    parser.add_argument("--threads", type=int, default=ScoringConfig().detect_threads)
+    parser.add_argument("--data", type=Path, default=SHARED)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    config = ScoringConfig(detect_threads=args.threads)
+    with_torch, with_ort = FaceDetector(config), FaceDetector(config)
+    folder = Path(tempfile.mkdtemp(prefix="unmask-mtcnn-"))
+    report: dict = {"threads": args.threads, "nets": {}}
+    for name, shape in SHAPES.items():
+        net = getattr(with_torch._mtcnn, name)
+        replacement = OrtNet(export(net, name, folder), args.threads)
+        setattr(with_ort._mtcnn, name, replacement)
+        x = torch.randn(*shape)
+        with torch.inference_mode():
+            reference, got = net(x), replacement(x)
+            report["nets"][name] = {
+                "input": list(shape),
+                "max_abs_diff": float(max((a - b).abs().max() for a, b in zip(reference, got))),
+                "torch": clock(lambda n=net, x=x: n(x), 30),
+                "onnxruntime": clock(lambda r=replacement, x=x: r(x), 30),
+            }
+    frames = [f.image for clip in sorted((args.data / "clips").glob("*.mp4")) for f in read_video(clip, args.frames)]
+    by_clip = [frames[i : i + args.frames] for i in range(0, len(frames), args.frames)]
+    runs = {"torch": [], "onnxruntime": []}
+    for clip_frames in by_clip:  # alternating per clip: same load
+        runs["torch"].append(detections(with_torch, clip_frames))
+        runs["onnxruntime"].append(detections(with_ort, clip_frames))
+    report["detection"] = {k: {m: round(float(np.mean([r[m] for r in v])), 1) for m in v[0]} for k, v in runs.items()}
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
