@@ -4,7 +4,8 @@
 
 The list mixes what a batch meets: the 2 full frames, the 11 clips and N
 face crops (half DFDC, half UTKFace). "before" is the detection of before
-issue 14 (full-frame MTCNN on every sampled frame, no decoding ahead);
+issue 14 (full-frame MTCNN on every sampled frame on torch's default
+threads, no decoding ahead);
 "after" is what ships (ScoringConfig defaults). Both read videos with the
 shipped PyAV reader (bench/decode_speed.py compares readers). "sequential"
 scores one file after the other; "pipelined" (model.pipeline.score_many,
@@ -24,6 +25,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import torch
 from unmask.model.config import ScoringConfig
 from unmask.model.pipeline import score_many
 from unmask.model.predictor import Predictor
@@ -47,10 +49,9 @@ def main() -> None:
         "crops": dfdc + utk,
     }
     files = [p for paths in groups.values() for p in paths]
-    configs = {"before": ScoringConfig(device="cpu", frames=args.frames, detect_every=1, decode_ahead=0),
-               "after": ScoringConfig(device="cpu", frames=args.frames)}
-    after = Predictor(config=configs["after"])
-    predictors = {"before": Predictor(config=configs["before"], detector=after.detector), "after": after}
+    before = dict(detect_every=1, decode_ahead=0, detect_threads=torch.get_num_threads())  # detection before issue 14
+    after = Predictor(config=ScoringConfig(device="cpu", frames=args.frames))
+    predictors = {"before": Predictor(config=ScoringConfig(device="cpu", frames=args.frames, **before)), "after": after}
     for predictor in predictors.values():
         predictor.warmup()
 

@@ -10,7 +10,8 @@ same machine load:
   a second thread; full-frame MTCNN on every ``detect_every``-th frame and
   MTCNN on regions around the faces in between; ONNX Runtime.
 - full ("today"): OpenCV grab/retrieve reading, full-frame MTCNN (<= 960 px
-  copy) on every sampled frame, ONNX Runtime: the pipeline before issue 14.
+  copy, torch's default threads) on every sampled frame, ONNX Runtime: the
+  pipeline before issue 14 (classification batching aside).
 - naive: seek to each sampled frame, MTCNN at full resolution on every
   frame, eager PyTorch.
 
@@ -35,6 +36,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import cv2
+import torch
 from unmask.model.config import ScoringConfig
 from unmask.model.media import Frame, probe_video, sample_indices
 from unmask.model.predictor import Predictor
@@ -158,8 +160,9 @@ def main() -> None:
     os.environ.setdefault("UNMASK_CACHE_DIR", tempfile.mkdtemp(prefix="unmask-bench-"))
     base = dict(device="cpu", frames=args.frames)
     fast = Predictor(args.model, ScoringConfig(**base, backend="onnx", **parse_sets(args.set)))
-    today = dict(detect_every=1, adaptive_min_face=0.0, decode_ahead=0)
-    full = Predictor(args.model, ScoringConfig(**base, backend="onnx", **today), detector=fast.detector)
+    # Before issue 14: full detection on every frame, no decoding ahead, MTCNN on torch's default threads.
+    today = dict(detect_every=1, adaptive_min_face=0.0, decode_ahead=0, detect_threads=torch.get_num_threads())
+    full = Predictor(args.model, ScoringConfig(**base, backend="onnx", **today))
     naive = None
     if not args.no_naive:
         naive = Predictor(args.model, ScoringConfig(**base, backend="torch", detect_max_side=100_000, **today))
