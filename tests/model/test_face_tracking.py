@@ -92,3 +92,21 @@ def test_every_frame_in_full_when_detect_every_is_one(clip_frames, detector):
 def test_bad_tracking_knobs_are_refused(field, value):
     with pytest.raises(ValueError, match=field):
         ScoringConfig(**{field: value})
+
+
+@pytest.mark.slow
+def test_a_clip_scored_with_regions_gives_the_record_of_full_detection(tiny_checkpoint, shared_data):
+    """The predictor's record (boxes, face scores, file score) is the same with and without regions."""
+    from unmask.model.predictor import Predictor
+
+    clip = shared_data / "clips" / "ffpp_real_004.mp4"
+    fast = Predictor(tiny_checkpoint, ScoringConfig(device="cpu", frames=8))
+    full = Predictor(tiny_checkpoint, ScoringConfig(device="cpu", frames=8, detect_every=1, decode_ahead=0), detector=fast.detector)
+    prepared = fast.prepare(clip)
+    assert prepared.searches["region"] >= 6  # the regions did the work
+    a, b = fast.finish(prepared), full.predict(clip)
+    assert [len(f.faces) for f in a.frames] == [len(f.faces) for f in b.frames] and all(len(f.faces) for f in a.frames)
+    for fa, fb in zip(a.frames, b.frames):
+        for x, y in zip(fa.faces, fb.faces):
+            assert x.box == y.box and x.score == pytest.approx(y.score, abs=1e-4)
+    assert a.score == pytest.approx(b.score, abs=1e-4)
