@@ -220,3 +220,25 @@ def _info(cap: cv2.VideoCapture) -> VideoInfo:
     if info.frame_count <= 0:
         raise CorruptMediaError("the video reports no frames (empty, truncated or corrupt)")
     return info
+
+
+def check_decodes(path: str | Path, kind: MediaKind, max_pixels: int | None = None) -> None:
+    """Raise CorruptMediaError unless the file decodes: an image in full (native mode, no copy), a video's first frame.
+
+    The service runs this on every file before scoring any, so a truncated
+    file is refused the same way on every route, before work is spent.
+    """
+    if kind == "image":
+        with open(path, "rb") as fh, _open_image(fh, max_pixels) as img:
+            try:
+                img.load()
+            except (OSError, SyntaxError, ValueError) as exc:
+                raise CorruptMediaError(f"the image cannot be decoded: {exc}") from exc
+        return
+    cap = _open(path)
+    try:
+        ok, frame = cap.read()
+        if not ok or frame is None:
+            raise CorruptMediaError("no frame of the video could be decoded (empty, truncated or corrupt)")
+    finally:
+        cap.release()
