@@ -128,14 +128,24 @@ def _counting(receive: Receive, limit: tuple[int, str]) -> Receive:
 
 
 def route_template(routes: Sequence[BaseRoute], scope: Scope) -> str:
-    """The pattern of the route a request matches (/v1/jobs/{job_id}, /docs), as the router picks it: bounded labels."""
+    """The pattern of the route a request matched (/v1/jobs/{job_id}, /docs): bounded label values.
+
+    API routes leave themselves in the scope once routed; the others (docs,
+    the OpenAPI document, static files) are matched here as the router would.
+    """
+    routed = getattr(scope.get("route"), "path", None)
+    if routed:
+        return routed
     partial = None
     for route in routes:
+        path = getattr(route, "path", None)
+        if not path:  # a group of included routers: routed above
+            continue
         match, _ = route.matches(scope)
         if match == Match.FULL:
-            return getattr(route, "path", "unmatched")
+            return path
         if match == Match.PARTIAL and partial is None:
-            partial = getattr(route, "path", "unmatched")
+            partial = path
     return partial or "unmatched"
 
 
