@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
     app.add_middleware(RequestMiddleware, body_limit=_body_limits(settings), api_keys=settings.api_keys, routes=app.router.routes)
-    install_openapi(app)
+    install_openapi(app, settings.max_frames, keys_required=bool(settings.api_keys))
     return app
 
 

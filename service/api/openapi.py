@@ -8,8 +8,13 @@ FastAPI's own document is adjusted in one place:
   response, which the routes declare with ``api.examples.problems``;
   FastAPI's validation-error components and automatic 422s (on routes
   whose only parameters are strings in the path, which never fail) are dropped;
+- optional multipart fields are plain (``anyOf [X, null]`` becomes ``X``:
+  a form cannot send null; absent is the default), and ``frames`` carries
+  the server's ``max_frames`` as its maximum;
+- the upload fields' ``encoding`` lists the media types the content sniff
+  accepts; ``create_job`` takes exactly one of ``file`` and ``path``;
 - ``securitySchemes`` for the API key (``X-API-Key`` header, or bearer),
-  required on every ``/v1/`` operation.
+  required on every ``/v1/`` operation when the server has keys configured.
 Operation ids are the route functions' names (``score_images``,
 ``create_job`` ...): see ``operation_id``.
 """
@@ -23,6 +28,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from ...model.media import IMAGE_TYPES, VIDEO_TYPES
 from ..core.problems import ProblemBody
 from ..core.security import PROTECTED_PREFIX
 
@@ -32,6 +38,8 @@ SECURITY_SCHEMES = {
     "BearerKey": {"type": "http", "scheme": "bearer", "description": "the same API key as `Authorization: Bearer KEY`"},
 }
 UNUSED = ("HTTPValidationError", "ValidationError")
+UPLOAD_TYPES = {"score_images": list(IMAGE_TYPES.values()), "score_videos": list(VIDEO_TYPES.values()),
+                "create_job": [*IMAGE_TYPES.values(), *VIDEO_TYPES.values()]}  # what the content sniff accepts
 
 
 def operation_id(route: APIRoute) -> str:
@@ -39,20 +47,20 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def install_openapi(app: FastAPI) -> None:
+def install_openapi(app: FastAPI, max_frames: int, keys_required: bool) -> None:
     """Serve the adjusted document at ``app.openapi_url`` (built once, on first request)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             spec = get_openapi(title=app.title, version=app.version, summary=app.summary, description=app.description,
                                routes=app.routes, tags=app.openapi_tags)
-            app.openapi_schema = adjust(spec)
+            app.openapi_schema = adjust(spec, max_frames, keys_required)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def adjust(spec: dict[str, Any]) -> dict[str, Any]:
+def adjust(spec: dict[str, Any], max_frames: int, keys_required: bool) -> dict[str, Any]:
     """The changes listed in the module docstring, applied to FastAPI's document."""
     components = spec.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
@@ -61,8 +69,20 @@ def adjust(spec: dict[str, Any]) -> dict[str, Any]:
     schemas["Problem"] = problem
     for name in UNUSED:
         schemas.pop(name, None)
-    for schema in schemas.values():
-        _binary_uploads(schema)
+    for name, schema in schemas.items():
+        if name.startswith("Body_"):  # multipart bodies
+            _plain_form_fields(schema)
+            _binary_uploads(schema)
+        if "frames" in schema.get("properties", {}):
+            frames = schema["properties"]["frames"]
+            for candidate in (frames, *frames.get("anyOf", [])):
+                if candidate.get("type") == "integer":
+                    candidate["maximum"] = max_frames
+    if "Body_create_job" in schemas:  # exactly one source
+        schemas["Body_create_job"]["oneOf"] = [{"required": ["file"]}, {"required": ["path"]}]
+    for op in ("score_images", "score_videos"):
+        if f"Body_{op}" in schemas:
+            schemas[f"Body_{op}"]["properties"]["files"]["minItems"] = 1
     components["securitySchemes"] = SECURITY_SCHEMES
     for path, item in spec.get("paths", {}).items():
         for operation in item.values():
@@ -71,9 +91,22 @@ def adjust(spec: dict[str, Any]) -> dict[str, Any]:
             responses = operation.get("responses", {})
             if "HTTPValidationError" in json.dumps(responses.get("422", {})):
                 del responses["422"]
-            if path.startswith(PROTECTED_PREFIX):
+            form = operation.get("requestBody", {}).get("content", {}).get("multipart/form-data")
+            if form is not None and operation.get("operationId") in UPLOAD_TYPES:
+                field = "file" if operation["operationId"] == "create_job" else "files"
+                form["encoding"] = {field: {"contentType": ", ".join(UPLOAD_TYPES[operation["operationId"]])}}
+            if keys_required and path.startswith(PROTECTED_PREFIX):
                 operation["security"] = [{"ApiKeyHeader": []}, {"BearerKey": []}]
     return spec
+
+
+def _plain_form_fields(schema: dict[str, Any]) -> None:
+    """``anyOf [X, null]`` -> ``X`` for the fields of a form (optional fields are left out, never null)."""
+    for name, prop in schema.get("properties", {}).items():
+        options = [o for o in prop.get("anyOf", []) if o.get("type") != "null"]
+        if "anyOf" in prop and len(options) == 1:
+            plain = {k: v for k, v in prop.items() if k not in ("anyOf", "default")} | options[0]
+            schema["properties"][name] = plain
 
 
 def _binary_uploads(schema: dict[str, Any]) -> None:

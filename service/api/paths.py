@@ -14,6 +14,7 @@ from ...model.media import media_files
 from ..core.problems import Problem
 
 MAX_PATH_CHARS = 4096  # PATH_MAX on Linux
+NO_NUL = r"^[^\x00]+$"  # the schema's pattern for a path: any characters but NUL
 
 
 def resolve_under_root(given: str, root: Path | None) -> Path:
@@ -21,7 +22,7 @@ def resolve_under_root(given: str, root: Path | None) -> Path:
 
     Raises:
         Problem: 403 (paths off, or outside the root), 404 (nothing there),
-            422 (empty, a NUL byte, too long, or a name the file system refuses).
+            404 (nothing there, or a name the file system refuses), 422 (empty, a NUL byte, too long).
     """
     if root is None:
         raise Problem(403, "Forbidden", "server-side paths are disabled (set UNMASK_ALLOWED_ROOT)", "paths-disabled")
@@ -35,9 +36,9 @@ def resolve_under_root(given: str, root: Path | None) -> Path:
         if not path.is_relative_to(base):
             raise Problem(403, "Forbidden", f"{_short(given)}: outside the allowed root", "path-outside-root")
         exists = path.exists()
-    except OSError as exc:  # a name too long for the file system, a symlink loop ...
-        raise Problem(422, "Invalid request", f"{_short(given)}: not a usable path ({os.strerror(exc.errno or 0) or exc})",
-                      "invalid-request") from exc
+    except OSError as exc:  # a name too long for the file system, a symlink loop ...: nothing can be there
+        raise Problem(404, "Not found", f"{_short(given)}: no such file or folder (not a usable path: "
+                      f"{os.strerror(exc.errno or 0) or exc})", "not-found") from exc
     if not exists:
         raise Problem(404, "Not found", f"{_short(given)}: no such file or folder under the allowed root", "not-found")
     return path

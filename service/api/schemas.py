@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, Field
 
 from ...model.results import MediaResult
 from ..jobs.store import Job, JobState
 from .deps import Aggregation
+from .paths import MAX_PATH_CHARS, NO_NUL
 
 
 def _time(epoch: float | None) -> datetime | None:
@@ -72,7 +73,7 @@ class JobList(BaseModel):
 
 
 class BatchRequest(BaseModel):
-    paths: list[str] = Field(description="server-side files or folders (searched recursively), relative to the allowed root or absolute under it",
+    paths: list[Annotated[str, Field(min_length=1, max_length=MAX_PATH_CHARS, pattern=NO_NUL)]] = Field(min_length=1, description="server-side files or folders (searched recursively), relative to the allowed root or absolute under it",
                              examples=[["incoming/2024-05-01", "clips/interview.mp4"]])
     frames: Optional[int] = Field(None, ge=1, description="frames sampled evenly from each video (default: the server's)")
     aggregation: Optional[Aggregation] = Field(None, description="a track's score from its faces (default: the server's)")

@@ -9,6 +9,7 @@ request's id and log line), not here.
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from typing import Optional
 
@@ -69,15 +70,25 @@ def internal_error() -> Problem:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if not isinstance(exc, Problem):  # Starlette's own: 404, 405 (its Allow header is kept)
-            exc = Problem(exc.status_code, _title(exc.status_code), str(exc.detail), STATUS_KINDS.get(exc.status_code),
-                          exc.headers)
+        if not isinstance(exc, Problem):  # Starlette's own: 404, 405
+            headers = dict(exc.headers or {})
+            if exc.status_code == 405:  # every method of the path (Starlette names only the first route's)
+                headers["Allow"] = ", ".join(_allowed_methods(request.app.openapi(), request.url.path)) or headers.get("Allow", "")
+            exc = Problem(exc.status_code, _title(exc.status_code), str(exc.detail), STATUS_KINDS.get(exc.status_code), headers)
         return exc.response(request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         return Problem(422, "Invalid request", detail, "invalid-request").response(request.url.path)
+
+
+def _allowed_methods(spec: dict, path: str) -> list[str]:
+    """The methods the OpenAPI document declares for the path template that ``path`` matches."""
+    for template, item in spec.get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)), path):
+            return sorted(method.upper() for method in item)
+    return []
 
 
 def _title(status: int) -> str:

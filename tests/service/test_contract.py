@@ -31,8 +31,9 @@ def predictor(tiny_checkpoint):
 
 @pytest.fixture(scope="module")
 def spec(predictor, tmp_path_factory):
-    with TestClient(create_app(Settings(data_dir=tmp_path_factory.mktemp("data")), predictor)) as c:
-        return c.get("/openapi.json").json()
+    settings = Settings(data_dir=tmp_path_factory.mktemp("data"), api_keys=[hashlib.sha256(b"key").hexdigest()])
+    with TestClient(create_app(settings, predictor)) as c:
+        return c.get("/openapi.json", headers={"X-API-Key": "key"}).json()
 
 
 def _operations(spec):
@@ -67,11 +68,13 @@ def test_every_error_is_one_problem_component_as_problem_json(spec):
     assert declared["cancel_job"] >= {"404", "409"} and declared["readyz"] == {"200", "503"}
 
 
-def test_security_schemes_cover_the_api(spec):
+def test_security_schemes_cover_the_api_when_keys_are_on(spec, predictor, tmp_path):
     assert spec["components"]["securitySchemes"]["ApiKeyHeader"]["name"] == "X-API-Key"
     assert spec["components"]["securitySchemes"]["BearerKey"]["scheme"] == "bearer"
     for path, _, op in _operations(spec):
         assert ("security" in op) == path.startswith("/v1/")
+    with TestClient(create_app(Settings(data_dir=tmp_path), predictor)) as c:  # no keys: nothing to send
+        assert all("security" not in op for _, _, op in _operations(c.get("/openapi.json").json()))
 
 
 def test_fields_are_described_and_typed(spec):

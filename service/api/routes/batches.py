@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"])
 NDJSON = "application/x-ndjson"
 
 
-@router.post("", status_code=202, response_model=BatchPublic, responses=problems(401, 403, 404, 413, 422, 429))
+@router.post("", status_code=202, response_model=BatchPublic, responses=problems(400, 401, 403, 404, 413, 422, 429))
 def create_batch(request: BatchRequest, response: Response, settings: SettingsDep, store: StoreDep, runner: RunnerDep):
     """Queue every media file under the given server-side paths (files or folders)."""
     if not request.paths:
