@@ -105,13 +105,17 @@ def decode_image(data: bytes, max_pixels: int | None = None) -> np.ndarray:
     """Bytes -> RGB uint8 (H, W, 3), EXIF orientation applied.
 
     The pixel count is checked from the header before decoding, so a
-    decompression bomb is refused without allocating it.
+    decompression bomb is refused without allocating it. No extra copies:
+    the rotation is done in place and an RGB image is not converted, so the
+    peak is the decoded image plus the array (6 bytes a pixel for RGB;
+    bench/memory.py).
     """
     with _open_image(io.BytesIO(data), max_pixels) as img:
         try:
             img.load()
-            rotated = ImageOps.exif_transpose(img)
-            return np.ascontiguousarray(np.asarray(rotated.convert("RGB")))
+            rgb = img if img.mode == "RGB" else img.convert("RGB")
+            ImageOps.exif_transpose(rgb, in_place=True)
+            return np.asarray(rgb)
         except (OSError, SyntaxError, ValueError) as exc:
             raise CorruptMediaError(f"the image cannot be decoded: {exc}") from exc
 

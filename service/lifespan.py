@@ -32,6 +32,7 @@ from .jobs.store import JobStore
 from .jobs.worker import JobRunner
 
 log = logging.getLogger(__name__)
+JOB_CHECKS = 2  # job submissions decoding a file to check it at once (the others wait): bounds their memory
 
 
 def load_predictor(settings: Settings) -> Predictor:
@@ -62,7 +63,7 @@ async def lifespan(app: FastAPI):
     runner = JobRunner(store, None, settings.job_workers, settings.job_timeout_s, settings.job_retention_s,
                        on_end=sender.notify if sender else None)
     app.state.store, app.state.runner, app.state.callbacks = store, runner, sender
-    app.state.check_slots = threading.BoundedSemaphore(settings.sync_max_pending)
+    app.state.check_slots = threading.BoundedSemaphore(JOB_CHECKS)
     if app.state.predictor is not None:
         _ready(app, app.state.predictor)
     else:

@@ -1,11 +1,13 @@
 """The checks a file passes before any scoring, the same on the synchronous and the job routes.
 
-Type (sniffed), header limits (pixels, duration), and that it decodes (an
-image in full, a video's first frame): a truncated JPEG is 422 on
-``/v1/images`` and on ``/v1/jobs`` alike, and a request with one bad file
-is refused before its good files are scored. Decoding here holds one file
-at a time per request; job submissions check under ``check_slots`` (at most
-``sync_max_pending`` at once) so concurrent uploads cannot multiply memory.
+Type (sniffed) and header limits (pixels, duration) first, for every file
+of a request, and the pixels they would decode to summed against the
+request's budget; then that each decodes (an image in full in its native
+mode, a video's first frame): a truncated JPEG is 422 on ``/v1/images``
+and on ``/v1/jobs`` alike, and a request with one bad file is refused
+before its good files are scored. Decoding here holds one file at a time
+per request; job submissions decode under ``check_slots`` (two at once),
+so concurrent uploads cannot multiply memory.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class Checked:
 
 
 def check_file(path: Path, name: str, settings: Settings, options: dict, max_seconds: float, pointer: str = "") -> Checked:
-    """Raise the Problem (413, 415, 422) a file would get, or describe it.
+    """Raise the Problem (413, 415, 422) a file's type or header would get, or describe it (nothing is decoded).
 
     Args:
         path: the file on disk.
@@ -52,13 +54,20 @@ def check_file(path: Path, name: str, settings: Settings, options: dict, max_sec
             config = settings.scoring().with_options(**options)
             sampled = len(sample_indices(info.frame_count, info.fps, config.frames, config.sample_fps))
             pixels, seconds = info.width * info.height * sampled, info.duration
-        check_decodes(path, kind, settings.max_pixels)
     except MediaError as exc:
         raise media_problem(exc, name) from exc
     if seconds > max_seconds:
         raise Problem(413, "Limit exceeded", f"{name}: video lasts {seconds:.1f} s, over the limit of {max_seconds:g} s{pointer}",
                       "limit_exceeded")
     return Checked(name, path, kind, pixels)
+
+
+def check_decodable(checked: Checked, max_pixels: int) -> None:
+    """422 (or 413) unless the file decodes: an image in full, a video's first frame."""
+    try:
+        check_decodes(checked.path, checked.kind, max_pixels)
+    except MediaError as exc:
+        raise media_problem(exc, checked.name) from exc
 
 
 def check_request_pixels(checked: list[Checked], limit: int, pointer: str = "") -> None:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 
 from ...core.problems import Problem
 from ...jobs.store import JobState
-from ..checks import check_file
+from ..checks import check_decodable, check_file
 from ..deps import OptionsDep, RunnerDep, SettingsDep, StoreDep
 from ..examples import JOB_DONE, JOB_QUEUED, example, problems
 from ..paths import MAX_PATH_CHARS, NO_NUL, resolve_under_root
@@ -58,8 +58,9 @@ def create_job(
         part = uploads / (owned_name(PART_PREFIX) + job_file)  # removed at the next start if this process dies
         try:
             name, _ = save_upload(file, part, settings.max_upload_bytes)
+            checked = check_file(part, name, settings, options, settings.max_video_seconds)
             with check_slots:
-                check_file(part, name, settings, options, settings.max_video_seconds)
+                check_decodable(checked, settings.max_pixels)
             dest = uploads / job_file
             os.replace(part, dest)
         finally:
@@ -69,8 +70,9 @@ def create_job(
         resolved = resolve_under_root(path, settings.allowed_root)
         if not resolved.is_file():
             raise Problem(422, "Invalid request", f"{path}: a folder; use POST /v1/batches for folders", "invalid-request")
+        checked = check_file(resolved, path, settings, options, settings.max_video_seconds)
         with check_slots:
-            check_file(resolved, path, settings, options, settings.max_video_seconds)
+            check_decodable(checked, settings.max_pixels)
         job = store.add("path", str(resolved), path, options=options, callback_url=callback_url)
     runner.notify()
     response.headers["Location"] = f"/v1/jobs/{job.id}"

@@ -17,7 +17,7 @@ from ....model.errors import MediaError
 from ....model.results import MediaKind, MediaResult
 from ...core import prometheus
 from ...core.problems import Problem, media_problem
-from ..checks import check_file, check_request_pixels
+from ..checks import check_decodable, check_file, check_request_pixels
 from ..deps import OptionsDep, PredictorDep, SettingsDep, sync_slot
 from ..examples import IMAGE_RECORD, VIDEO_RECORD, example, problems
 from ..uploads import saved_uploads
@@ -58,6 +58,8 @@ def _score(files: list[UploadFile], wanted: MediaKind, options: dict, predictor,
             _expect(kind, wanted, name)
             checked.append(check_file(path, name, settings, options, settings.sync_max_video_seconds, TO_JOBS))
         check_request_pixels(checked, settings.sync_max_request_pixels, TO_JOBS)
+        for file in checked:
+            check_decodable(file, settings.max_pixels)
         results = []
         for file in checked:
             try:
