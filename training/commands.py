@@ -158,7 +158,7 @@ def run_eval(args: argparse.Namespace) -> int:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
     result, labels, logits = evaluate(model, recs, info.config, tta=tta, batch_size=args.batch_size,
-                                      workers=args.workers, device=device)
+                                      workers=args.workers, device=device, progress=not getattr(args, "quiet", False))
     probs = tta_probability(logits, info.config.temperature)
     report_ = {"checkpoint": str(path), "name": info.name, "version": info.version, "split": split,
                "threshold": info.config.threshold, "temperature": info.config.temperature, "tta": list(tta), **result}
