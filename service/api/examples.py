@@ -14,7 +14,11 @@ PROBLEM_EXAMPLES = {
     403: ("Forbidden", "../etc/passwd: outside the allowed root", "path-outside-root"),
     404: ("Not found", "no job 0c6f6a3e", "not-found"),
     409: ("Conflict", "job 0c6f6a3e has already ended (done)", "job-ended"),
-    413: ("Limit exceeded", "big.jpg: upload is over the limit of 52428800 bytes; send larger files to POST /v1/jobs", "limit_exceeded"),
+    413: (
+        "Limit exceeded",
+        "big.jpg: upload is over the limit of 52428800 bytes; send larger files to POST /v1/jobs",
+        "limit_exceeded",
+    ),
     415: ("Unsupported media type", "notes.txt: not a supported image or video", "unsupported_media"),
     422: ("Unprocessable media", "broken.jpg: the image cannot be decoded", "corrupt_media"),
     429: ("Too many requests", "100 jobs are queued, the limit is 100; retry later", "queue-full"),
@@ -40,61 +44,79 @@ def problems(*statuses: int) -> dict:
     for status in statuses:
         title, detail, kind = PROBLEM_EXAMPLES[status]
         example = {"type": TYPE_BASE + kind, "title": title, "status": status, "detail": detail}
-        out[status] = {"description": DESCRIPTIONS[status], "content": {PROBLEM_JSON: {"schema": PROBLEM_REF, "example": example}}}
+        out[status] = {
+            "description": DESCRIPTIONS[status],
+            "content": {PROBLEM_JSON: {"schema": PROBLEM_REF, "example": example}},
+        }
     return out
 
 
 IMAGE_RECORD = {
-                "path": "frame.jpg",
-                "media": "image",
-                "status": "ok",
-                "error": None,
-                "score": 0.91,
-                "label": "fake",
-                "threshold": 0.5,
-                "aggregation": "confident",
-                "model": {"name": "lite0-dfdc-sbi", "version": "1", "architecture": "lite0"},
-                "frames": [
-                    {
-                        "index": 0,
-                        "time": 0.0,
-                        "score": 0.91,
-                        "faces": [
-                            {
-                                "box": [862.5, 74.6, 1077.4, 345.3],
-                                "detection": 0.9999,
-                                "landmarks": [[917.5, 169.7], [1018.7, 173.9], [958.5, 218.0], [916.2, 277.1], [1003.1, 282.4]],
-                                "score": 0.91,
-                                "track": 0,
-                            }
-                        ],
-                    }
-                ],
-                "tracks": [{"id": 0, "score": 0.91, "frames": 1, "start": 0.0, "end": 0.0, "counted": True}],
-                "options": {"frames": 32, "sample_fps": None, "aggregation": "confident", "explain": False},
-                "explanations": None,
-                "timings_ms": {"decode": 31.0, "detect": 410.0, "classify": 50.0, "total": 491.0},
-}
-
-VIDEO_RECORD = {
-    "path": "interview.mp4",
-    "media": "video",
+    "path": "frame.jpg",
+    "media": "image",
     "status": "ok",
     "error": None,
-    "score": 0.12,
-    "label": "real",
+    "score": 0.91,
+    "label": "fake",
     "threshold": 0.5,
     "aggregation": "confident",
     "model": {"name": "lite0-dfdc-sbi", "version": "1", "architecture": "lite0"},
     "frames": [
-        {"index": 4, "time": 0.16, "score": 0.11, "faces": [
-            {"box": [412.0, 188.3, 640.2, 470.9], "detection": 0.9991,
-             "landmarks": [[480.1, 300.2], [580.4, 298.7], [531.0, 350.5], [490.2, 410.8], [570.9, 409.3]],
-             "score": 0.11, "track": 0}]},
-        {"index": 13, "time": 0.52, "score": 0.13, "faces": [
-            {"box": [415.5, 190.1, 642.0, 472.4], "detection": 0.9993,
-             "landmarks": [[482.7, 301.9], [582.2, 300.0], [533.4, 352.0], [492.5, 412.6], [572.8, 411.1]],
-             "score": 0.13, "track": 0}]},
+        {
+            "index": 0,
+            "time": 0.0,
+            "score": 0.91,
+            "faces": [
+                {
+                    "box": [862.5, 74.6, 1077.4, 345.3],
+                    "detection": 0.9999,
+                    "landmarks": [[917.5, 169.7], [1018.7, 173.9], [958.5, 218.0], [916.2, 277.1], [1003.1, 282.4]],
+                    "score": 0.91,
+                    "track": 0,
+                }
+            ],
+        }
+    ],
+    "tracks": [{"id": 0, "score": 0.91, "frames": 1, "start": 0.0, "end": 0.0, "counted": True}],
+    "options": {"frames": 32, "sample_fps": None, "aggregation": "confident", "explain": False},
+    "explanations": None,
+    "timings_ms": {"decode": 31.0, "detect": 410.0, "classify": 50.0, "total": 491.0},
+}
+
+VIDEO_RECORD = IMAGE_RECORD | {
+    "path": "interview.mp4",
+    "media": "video",
+    "score": 0.12,
+    "label": "real",
+    "frames": [
+        {
+            "index": 4,
+            "time": 0.16,
+            "score": 0.11,
+            "faces": [
+                {
+                    "box": [412.0, 188.3, 640.2, 470.9],
+                    "detection": 0.9991,
+                    "landmarks": [[480.1, 300.2], [580.4, 298.7], [531.0, 350.5], [490.2, 410.8], [570.9, 409.3]],
+                    "score": 0.11,
+                    "track": 0,
+                }
+            ],
+        },
+        {
+            "index": 13,
+            "time": 0.52,
+            "score": 0.13,
+            "faces": [
+                {
+                    "box": [415.5, 190.1, 642.0, 472.4],
+                    "detection": 0.9993,
+                    "landmarks": [[482.7, 301.9], [582.2, 300.0], [533.4, 352.0], [492.5, 412.6], [572.8, 411.1]],
+                    "score": 0.13,
+                    "track": 0,
+                }
+            ],
+        },
     ],
     "tracks": [{"id": 0, "score": 0.12, "frames": 2, "start": 0.16, "end": 0.52, "counted": True}],
     "options": {"frames": 2, "sample_fps": None, "aggregation": "confident", "explain": False},
@@ -115,7 +137,13 @@ JOB_QUEUED = {
     "cancel_requested": False,
     "error": None,
     "options": {"frames": 2},
-    "callback": {"url": "https://hooks.example.com/unmask", "state": "pending", "attempts": 0, "last_status": None, "last_error": None},
+    "callback": {
+        "url": "https://hooks.example.com/unmask",
+        "state": "pending",
+        "attempts": 0,
+        "last_status": None,
+        "last_error": None,
+    },
     "result": None,
     "url": "/v1/jobs/0c6f6a3e9b6d4f0e8a5b2f4d1c3e7a90",
 }
