@@ -43,7 +43,7 @@ def test_schemathesis_finds_no_failure(server, tmp_path):
     proc = subprocess.run(
         [str(ST), "run", f"{server.url}/openapi.json", "-H", f"X-API-Key: {KEY}", "--checks", "all", "--exclude-checks", EXCLUDED,
          "--max-examples", "100", "--seed", "1", "--workers", "2", "--no-color", "--report", "json", "--report-json-path", str(report)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,  # its cache folder goes there
     )
     assert proc.returncode == 0, proc.stdout[-6000:]
     summary = json.loads(report.read_text())
