@@ -12,7 +12,9 @@ FastAPI's own document is adjusted in one place:
   a form cannot send null; absent is the default), and ``frames`` carries
   the server's ``max_frames`` as its maximum;
 - the upload fields' ``encoding`` lists the media types the content sniff
-  accepts; ``create_job`` takes exactly one of ``file`` and ``path``;
+  accepts (the fields' descriptions say that ``create_job`` takes one of
+  ``file`` and ``path``: a ``oneOf`` there turns generated clients' body
+  class into a union);
 - ``securitySchemes`` for the API key (``X-API-Key`` header, or bearer),
   required on every ``/v1/`` operation when the server has keys configured.
 Operation ids are the route functions' names (``score_images``,
@@ -78,8 +80,6 @@ def adjust(spec: dict[str, Any], max_frames: int, keys_required: bool) -> dict[s
             for candidate in (frames, *frames.get("anyOf", [])):
                 if candidate.get("type") == "integer":
                     candidate["maximum"] = max_frames
-    if "Body_create_job" in schemas:  # exactly one source
-        schemas["Body_create_job"]["oneOf"] = [{"required": ["file"]}, {"required": ["path"]}]
     for op in ("score_images", "score_videos"):
         if f"Body_{op}" in schemas:
             schemas[f"Body_{op}"]["properties"]["files"]["minItems"] = 1

@@ -158,7 +158,7 @@ class JobStore:
             rows = self._db.execute("SELECT rowid AS seq, * FROM jobs WHERE batch_id = ? ORDER BY rowid", (batch_id,)).fetchall()
         return [Job.from_row(r) for r in rows]
 
-    def list(self, state: JobState | None = None, limit: int = 50, before: int | None = None) -> list[Job]:
+    def list_jobs(self, state: JobState | None = None, limit: int = 50, before: int | None = None) -> list[Job]:
         """Jobs newest first, optionally in one state; ``before`` (a job's ``seq``) continues a listing after it."""
         where, params = ["1 = 1"], []
         if state is not None:

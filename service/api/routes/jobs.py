@@ -30,9 +30,9 @@ def create_job(
     store: StoreDep,
     runner: RunnerDep,
     options: OptionsDep,
-    file: Optional[UploadFile] = File(None, description="an image or video to score"),
+    file: Optional[UploadFile] = File(None, description="an image or video to score (send this or `path`)"),
     path: Optional[str] = Form(None, min_length=1, max_length=MAX_PATH_CHARS, pattern=NO_NUL,
-                               description="or a server-side file under the allowed root"),
+                               description="or a server-side file under the allowed root (send this or `file`)"),
     callback_url: Optional[str] = Form(None, max_length=2048, description="POST the job here when it ends, signed (X-Unmask-Signature); "
                                        "the host must be in the server's callback allow-list"),
 ):
@@ -87,7 +87,7 @@ def list_jobs(
     cursor: Optional[str] = Query(None, pattern=r"^[0-9]{1,18}$", description="the `next_cursor` of the previous page"),
 ):
     """Jobs, newest first, a page at a time (without their results: get a job for its record)."""
-    jobs = store.list(state, limit + 1, _decode_cursor(cursor))
+    jobs = store.list_jobs(state, limit + 1, _decode_cursor(cursor))
     more = len(jobs) > limit
     page = jobs[:limit]
     next_cursor = str(page[-1].seq) if more else None
