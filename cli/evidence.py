@@ -2,7 +2,7 @@
 
 Per scored file (``STEM`` = the file's name):
 
-    STEM.annotated.png   the image, or the video frame that set the verdict, full size:
+    STEM.annotated.png   the image, or the video frame that shows the verdict, full size:
                          a box per face coloured by its score (green real .. red fake) and a label
     STEM.frames.png      videos: every sampled frame, annotated, with its time and score
     STEM.timeline.png    videos: each track's per-frame scores over time, the threshold dashed
@@ -144,10 +144,19 @@ def timeline(result: MediaResult, path: Path) -> Path:
 
 
 def _verdict_frame(result: MediaResult) -> int:
-    """Position of the frame showing the verdict: the top-scoring face of a counted track (else the first frame)."""
-    counted = {t.id for t in result.tracks if t.counted}
-    scored = [(face.score, -pos) for pos, f in enumerate(result.frames) for face in f.faces if face.track in counted]
-    return -max(scored)[1] if scored else 0
+    """Position of the frame that shows the verdict (0 without faces).
+
+    The deciding track is the counted track with the top score (it sets the
+    file's score); its frame shown is the one where its face scores closest to
+    that track score, so the picture matches the verdict's number rather than
+    its most extreme frame.
+    """
+    counted = [t for t in result.tracks if t.counted]
+    if not counted:
+        return 0
+    deciding = max(counted, key=lambda t: t.score)
+    return min((abs(face.score - deciding.score), pos) for pos, f in enumerate(result.frames) for face in f.faces
+               if face.track == deciding.id)[1]
 
 
 def _read(result: MediaResult, source: Path) -> Iterator[tuple[int, np.ndarray]]:

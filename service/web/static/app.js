@@ -263,13 +263,19 @@ function renderTracks(result) {
   });
 }
 
-/** Position of the frame to show first: the top-scoring face of a track that sets the verdict. */
+/**
+ * Position of the frame to show first: of the deciding track (the counted track with the top score, which sets
+ * the file's score), the frame where its face scores closest to that track score (as cli/evidence.py picks it).
+ */
 function verdictFrame(result) {
-  const counted = new Set(result.tracks.filter((t) => t.counted).map((t) => t.id));
-  let best = 0, bestScore = -1;
+  const counted = result.tracks.filter((t) => t.counted);
+  if (!counted.length) return 0;
+  const deciding = counted.reduce((a, b) => (b.score > a.score ? b : a));
+  let best = 0, distance = Infinity;
   result.frames.forEach((frame, pos) => {
     for (const face of frame.faces) {
-      if (counted.has(face.track) && face.score > bestScore) [best, bestScore] = [pos, face.score];
+      const d = Math.abs(face.score - deciding.score);
+      if (face.track === deciding.id && d < distance) [best, distance] = [pos, d];
     }
   });
   return best;
