@@ -78,12 +78,18 @@ class ErrorInfo:
 
 @dataclass
 class Explanation:
-    """A Grad-CAM heat map of one face crop: which pixels pushed its score towards fake."""
+    """A Grad-CAM heat map of one face crop: which regions pushed its score towards fake.
+
+    ``heatmap`` covers the square ``crop`` (the classifier's input, cut
+    around the face's box; it may reach past the frame's edges, where the
+    crop was black): draw it stretched over that square.
+    """
 
     frame: int  # position in ``frames``
     face: int  # position in that frame's ``faces``
     method: str
-    heatmap: str  # PNG (grayscale, the crop's size), base64
+    heatmap: str  # PNG (grayscale, the crop's size, 0-255 = [0, 1]), base64
+    crop: list[float] = field(default_factory=list)  # [x1, y1, x2, y2] of the square crop, original pixels
 
 
 CSV_FIELDS = ["path", "media", "status", "label", "score", "threshold", "faces", "tracks", "error_type", "error_detail",
