@@ -13,7 +13,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -244,5 +244,26 @@ def check_decodes(path: str | Path, kind: MediaKind, max_pixels: int | None = No
         ok, frame = cap.read()
         if not ok or frame is None:
             raise CorruptMediaError("no frame of the video could be decoded (empty, truncated or corrupt)")
+    finally:
+        cap.release()
+
+
+def read_frames_at(path: str | Path, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (index, RGB frame) for the given frame indices, in order, reading forward only.
+
+    For redrawing a record's sampled frames (``FrameResult.index``); stops
+    quietly where the file ends early.
+    """
+    cap = _open(path)
+    try:
+        index = 0
+        for target in sorted(set(indices)):
+            while index < target and cap.grab():
+                index += 1
+            ok, bgr = cap.read()
+            if index < target or not ok or bgr is None:
+                return
+            index += 1
+            yield target, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     finally:
         cap.release()

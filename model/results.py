@@ -114,7 +114,12 @@ class ErrorInfo:
 
 @dataclass
 class Explanation:
-    """A Grad-CAM heat map of one face crop: which pixels pushed its score towards fake."""
+    """A Grad-CAM heat map of one face crop: which regions pushed its score towards fake.
+
+    ``heatmap`` covers the square ``crop`` (the classifier's input, cut
+    around the face's box; it may reach past the frame's edges, where the
+    crop was black): draw it stretched over that square.
+    """
 
     __pydantic_config__ = DOCUMENTED
     frame: int
@@ -124,7 +129,9 @@ class Explanation:
     method: str
     """how the map was made (gradcam)"""
     heatmap: str
-    """a grayscale PNG of the crop's size, base64-encoded"""
+    """a grayscale PNG of the crop's size, base64-encoded; 0-255 stands for 0-1"""
+    crop: list[float] = field(default_factory=list)
+    """[x1, y1, x2, y2] of the square crop in original pixels (it may reach past the frame's edges)"""
 
 
 CSV_FIELDS = ["path", "media", "status", "label", "score", "threshold", "faces", "tracks", "error_type", "error_detail",
