@@ -123,6 +123,8 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.add_argument("--no-tta", action="store_true", help="score the plain crop only, not the checkpoint's TTA")
+    p.add_argument("--as-given", action="store_true", help="score the crops as they are (resized), not re-cut as the "
+                                                           "service cuts faces (MTCNN + the model's crop geometry)")
     p.add_argument("--out", default="-", help="JSON report path ('-': stdout)")
     p.add_argument("--roc", help="write the frame-level ROC curve to this PNG")
     p.add_argument("--scores", help="write per-crop scores to this CSV")
@@ -160,7 +162,8 @@ def run_eval(args: argparse.Namespace) -> int:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
     result, labels, logits = evaluate(model, recs, info.config, tta=tta, batch_size=args.batch_size,
-                                      workers=args.workers, device=device, progress=not getattr(args, "quiet", False))
+                                      workers=args.workers, device=device, progress=not getattr(args, "quiet", False),
+                                      align=not args.as_given)
     probs = tta_probability(logits, info.config.temperature)
     report_ = {"checkpoint": str(path), "name": info.name, "version": info.version, "split": split,
                "threshold": info.config.threshold, "temperature": info.config.temperature, "tta": list(tta), **result}

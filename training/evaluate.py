@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from ..model.tta import apply_tta, check_tta, tta_probability
 from . import metrics
+from .cache import CropCache, build_cache
 from .datasets import EvalDataset, FaceRecord, JpegReader
 from .transforms import normalize
 
@@ -96,14 +97,38 @@ def roc_png(labels: np.ndarray, probs: np.ndarray, path: Path, title: str) -> Pa
 
 
 def evaluate(model: nn.Module, records: Sequence[FaceRecord], config, *, tta: Sequence[str], batch_size: int = 64,
-             workers: int = 0, device: torch.device | None = None, progress: bool = False) -> tuple[dict, np.ndarray, np.ndarray]:
+             workers: int = 0, device: torch.device | None = None, progress: bool = False,
+             align: bool = True) -> tuple[dict, np.ndarray, np.ndarray]:
     """Score ``records`` with a model and its ModelConfig (temperature applied); return (report, labels, logits).
 
+    With ``align`` (the default) each crop is first re-cut as the service cuts
+    faces (``align.AlignedLoader``; cached per crop geometry under
+    ``$UNMASK_CACHE_DIR/eval``); else it is scored as given, resized.
     ``logits`` has shape (n_tta, n): what temperature fitting needs.
     """
     device = device or torch.device("cpu")
     model = model.to(device).to(memory_format=torch.channels_last)
-    ds = EvalDataset(list(records), JpegReader(config.input_size))
-    labels, logits = predict_logits(model, ds, batch_size, device, workers, tta, config.mean, config.std, progress)
+    records = list(records)
+    read, crops = JpegReader(config.input_size), {"crops": "as given, resized"}
+    if align:
+        read = aligned_crops(records, config)
+        crops = {"crops": "re-cut as served (MTCNN on the crop padded 20%, the model's crop geometry)",
+                 "no_face_found": read.misses}
+    labels, logits = predict_logits(model, EvalDataset(records, read), batch_size, device, workers, tta, config.mean,
+                                    config.std, progress)
     probs = tta_probability(logits, config.temperature)
-    return report(records, labels, probs, config.threshold), labels, logits
+    return {**report(records, labels, probs, config.threshold), **crops}, labels, logits
+
+
+def aligned_crops(records: Sequence[FaceRecord], config) -> CropCache:
+    """The records' crops re-cut as served, decoded once into a cache shared by every checkpoint of this geometry."""
+    import hashlib
+
+    from ..model.predictor import cache_dir
+    from .align import AlignedLoader
+
+    loader = AlignedLoader(config)
+    paths = sorted({r.path for r in records})
+    key = hashlib.sha1(f"{loader.variant}\n{paths[0] if paths else ''}\n{len(paths)}".encode()).hexdigest()[:12]
+    return build_cache(paths, config.input_size, cache_dir() / "eval" / f"aligned_{config.input_size}_{key}",
+                       load=loader, variant=loader.variant)
