@@ -21,6 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import torch
+from unmask.model.config import ScoringConfig
 from unmask.model.faces import crop_face
 from unmask.model.predictor import Predictor
 
@@ -36,8 +37,8 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ.setdefault("UNMASK_CACHE_DIR", tempfile.mkdtemp(prefix="unmask-bench-"))
-    torch_pred = Predictor(args.model, device="cpu", backend="torch")
-    onnx_pred = Predictor(args.model, device="cpu", backend="onnx", detector=torch_pred.detector)
+    torch_pred = Predictor(args.model, ScoringConfig(device="cpu", backend="torch"))
+    onnx_pred = Predictor(args.model, ScoringConfig(device="cpu", backend="onnx"), detector=torch_pred.detector)
     crops = _real_crops(torch_pred, args.data, args.batch)
     results: dict[str, list[float]] = {"torch": [], "onnx": []}
     for pred in (torch_pred, onnx_pred):
@@ -49,8 +50,8 @@ def main() -> None:
             results[name].append((time.perf_counter() - start) * 1000 / len(crops))
     report = {
         "model": torch_pred.info.name,
-        "architecture": torch_pred.config.architecture,
-        "input_size": torch_pred.config.input_size,
+        "architecture": torch_pred.model_config.architecture,
+        "input_size": torch_pred.model_config.input_size,
         "tta": list(torch_pred.tta),
         "batch": len(crops),
         "threads": torch.get_num_threads(),
@@ -67,7 +68,7 @@ def _real_crops(pred: Predictor, data: Path, count: int) -> list[np.ndarray]:
     for path in sorted((data / "frames").glob("*.jpg")):
         image = read_image(path).image
         for face in pred.detector.detect(image):
-            crops.append(crop_face(image, face.box, pred.config.crop, pred.config.input_size))
+            crops.append(crop_face(image, face.box, pred.model_config.crop, pred.model_config.input_size))
     if not crops:
         raise SystemExit("no faces found in the shared frames")
     return [crops[i % len(crops)] for i in range(count)]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ..model.config import ScoringConfig
+from ..model.errors import MediaError
 from ..model.media import media_files
 
 log = logging.getLogger("unmask")
@@ -79,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--frames", type=int, default=DEFAULTS.frames, help=f"frames sampled evenly per video (default {DEFAULTS.frames})")
     score.add_argument("--fps", type=float, default=None, help="sample this many frames per second instead of --frames")
     score.add_argument("--aggregation", default=DEFAULTS.aggregation, help=f"mean, max or confident (default {DEFAULTS.aggregation})")
+    score.add_argument("--save", type=Path, default=None, metavar="DIR", help="write pictures per file here: annotated image, "
+                       "for videos a contact sheet and the score timeline, heat maps with --explain (PNG)")
+    score.add_argument("--explain", action="store_true", help="add Grad-CAM heat maps of the top faces to each record (and to --save)")
     score.add_argument("--engine", choices=["local", "ray"], default="local", help="ray: a Ray Data job (local instance, or --ray-address)")
     score.add_argument("--actors", type=int, default=2, help="with --engine ray: model copies scoring at once (default 2)")
     score.add_argument("--ray-address", default=None, help="with --engine ray: an existing cluster (auto, ray://host:10001)")
@@ -184,7 +188,7 @@ def cmd_score(args) -> int:
     from ..model.predictor import Predictor
     from .records import RecordWriter, already_scored, progress_bar
 
-    config = scoring_config(args, frames=args.frames, sample_fps=args.fps, aggregation=args.aggregation)
+    config = scoring_config(args, frames=args.frames, sample_fps=args.fps, aggregation=args.aggregation, explain=args.explain)
     files = list(iter_media(args.paths))  # check every path before loading the model
     if not files:
         raise UsageError("no media files found in the given paths")
@@ -202,15 +206,35 @@ def cmd_score(args) -> int:
     else:
         results = score_many(Predictor(args.model, config), todo)
     failed = 0
+    saved_stems: set[str] = set()
     show = args.progress if args.progress is not None else bool(args.out)
     with RecordWriter(args.out, fmt, append=bool(done)) as writer, progress_bar(len(todo), show) as bar:
         for result in results:
             failed += result.status == "error"
             writer.write(result)
+            if args.save:
+                failed += not _save_pictures(result, args.save, saved_stems)
             bar.update(1)
     if failed:
         log.warning("%d of %d files could not be scored", failed, len(todo))
     return 1 if failed else 0
+
+
+def _save_pictures(result, folder: Path, used: set[str]) -> bool:
+    """``--save``: the record's pictures (cli/evidence.py) under a name not used yet in this run; False if it failed."""
+    from .evidence import save_evidence
+
+    stem, n = Path(result.path).name, 1
+    while stem in used:  # same file name from two folders
+        n += 1
+        stem = f"{Path(result.path).name}-{n}"
+    used.add(stem)
+    try:
+        save_evidence(result, Path(result.path), folder, stem)
+    except (OSError, MediaError) as exc:
+        log.error("%s: pictures not saved: %s", result.path, exc)
+        return False
+    return True
 
 
 def _format_for(out: Path | None) -> str:

@@ -72,6 +72,15 @@ class DeepfakeDetector(nn.Module):
         self.cbam = CBAM(self.backbone.num_features) if cbam else None
         self.head = nn.Linear(self.backbone.num_features, 1)
 
+    @property
+    def cam_layer(self) -> nn.Module:
+        """The last layer with a spatial feature map (N, C, H, W): where Grad-CAM looks (model.explain)."""
+        if self.cbam is not None:
+            return self.cbam
+        if not hasattr(self.backbone, "bn2"):  # timm's EfficientNets end in conv_head -> bn2 (with its activation)
+            raise ValueError(f"no Grad-CAM layer known for the backbone {type(self.backbone).__name__}")
+        return self.backbone.bn2
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.cbam is None:
             feats = self.backbone(x)
@@ -104,6 +113,11 @@ class ViTHeadDetector(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, 1)
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        """The projected feature map (N, dim, H, W) before it becomes tokens: where Grad-CAM looks."""
+        return self.project
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.backbone(x)[-1]

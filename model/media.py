@@ -21,7 +21,7 @@ import warnings
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import av
 import cv2
@@ -114,13 +114,17 @@ def decode_image(data: bytes, max_pixels: int | None = None) -> np.ndarray:
     """Bytes -> RGB uint8 (H, W, 3), EXIF orientation applied.
 
     The pixel count is checked from the header before decoding, so a
-    decompression bomb is refused without allocating it.
+    decompression bomb is refused without allocating it. No extra copies:
+    the rotation is done in place and an RGB image is not converted, so the
+    peak is the decoded image plus the array (6 bytes a pixel for RGB;
+    bench/memory.py).
     """
     with _open_image(io.BytesIO(data), max_pixels) as img:
         try:
             img.load()
-            rotated = ImageOps.exif_transpose(img)
-            return np.ascontiguousarray(np.asarray(rotated.convert("RGB")))
+            rgb = img if img.mode == "RGB" else img.convert("RGB")
+            ImageOps.exif_transpose(rgb, in_place=True)
+            return np.asarray(rgb)
         except (OSError, SyntaxError, ValueError) as exc:
             raise CorruptMediaError(f"the image cannot be decoded: {exc}") from exc
 
@@ -317,3 +321,42 @@ def _info(container) -> VideoInfo:
     if info.frame_count <= 0:
         raise CorruptMediaError("the video reports no frames (empty, truncated or corrupt)")
     return info
+
+
+def check_decodes(path: str | Path, kind: MediaKind, max_pixels: int | None = None) -> None:
+    """Raise CorruptMediaError unless the file decodes: an image in full (native mode, no copy), a video's first frame.
+
+    The service runs this on every file before scoring any, so a truncated
+    file is refused the same way on every route, before work is spent.
+    """
+    if kind == "image":
+        with open(path, "rb") as fh, _open_image(fh, max_pixels) as img:
+            try:
+                img.load()
+            except (OSError, SyntaxError, ValueError) as exc:
+                raise CorruptMediaError(f"the image cannot be decoded: {exc}") from exc
+        return
+    with _open(path) as container:
+        try:
+            frame = next(container.decode(container.streams.video[0]), None)
+        except av.FFmpegError:
+            frame = None
+        if frame is None:
+            raise CorruptMediaError("no frame of the video could be decoded (empty, truncated or corrupt)")
+
+
+def read_frames_at(path: str | Path, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (index, RGB frame) for the given frame indices, in order, reading forward only.
+
+    For redrawing a record's sampled frames (``FrameResult.index``; the same
+    numbering as ``read_video``); stops quietly where the file ends early.
+    """
+    keep = sorted(set(indices))
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for index, frame in _decode_kept(container, stream, keep):
+                yield index, _upright_rgb(frame)
+        except av.FFmpegError as exc:
+            log.warning("%s: decoding stopped at a damaged packet: %s", path, exc)

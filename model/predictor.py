@@ -28,11 +28,13 @@ from .backends import OnnxBackend, TorchBackend, default_device, export_onnx
 from .checkpoint import load_checkpoint, resolve_checkpoint
 from .config import ScoringConfig
 from .errors import MediaError
+from .explain import METHOD as EXPLAIN_METHOD
+from .explain import encode_heatmap, gradcam, pick_faces
 from .face_tracking import FaceFollower
-from .faces import DetectedFace, FaceDetector, crop_face
+from .faces import DetectedFace, FaceDetector, crop_box, crop_face
 from .media import Frame, decode_image, probe_video, read_image, read_video, sample_indices, sniff, sniff_file
 from .prefetch import in_background
-from .results import ErrorInfo, FaceResult, FrameResult, MediaKind, MediaResult, ModelRef, TrackResult
+from .results import ErrorInfo, Explanation, FaceResult, FrameResult, MediaKind, MediaResult, ModelRef, TrackResult
 from .tracker import link_tracks
 from .tta import apply_tta, check_tta, tta_probability
 
@@ -167,6 +169,10 @@ class Predictor:
         scores = self.classify(prepared.crops) if prepared.crops else np.empty(0)
         prepared.timings["classify"] = (time.perf_counter() - t0) * 1000
         result = self._assemble(prepared, scores)
+        if prepared.config.explain:
+            t0 = time.perf_counter()
+            result.explanations = self._explain(prepared, result)
+            prepared.timings["explain"] = (time.perf_counter() - t0) * 1000
         result.timings_ms = dict(prepared.timings, total=(time.perf_counter() - prepared.started) * 1000)
         return result
 
@@ -257,6 +263,22 @@ class Predictor:
                 logits = np.asarray(self.backend(views)).reshape(len(self.tta), len(batch))
                 out.append(tta_probability(logits, self.model_config.temperature))
             return np.concatenate(out) if out else np.empty(0)
+
+    def _explain(self, prepared: Prepared, result: MediaResult) -> list[Explanation]:
+        """Grad-CAM maps (torch model) of the top faces of the tracks that set the verdict."""
+        picks = pick_faces(result.frames, result.tracks, prepared.config.explain_faces)
+        if not picks:
+            return []
+        first_crop = np.cumsum([0] + [len(faces) for _, _, faces in prepared.frames])  # frame position -> its first crop
+        crops = [prepared.crops[first_crop[f] + k] for f, k in picks]
+        with self._classify_lock:  # Grad-CAM hooks the model the torch backend also classifies with
+            maps = gradcam(self.torch_model, self.preprocess(crops))
+        crop = self.model_config.crop
+        return [
+            Explanation(frame=f, face=k, method=EXPLAIN_METHOD, heatmap=encode_heatmap(heatmap),
+                        crop=[round(float(v), 1) for v in crop_box(prepared.frames[f][2][k].box, crop)])
+            for (f, k), heatmap in zip(picks, maps)
+        ]
 
     def preprocess(self, crops: list[np.ndarray]) -> np.ndarray:
         """RGB uint8 crops -> normalised float32 NCHW batch."""

@@ -3,15 +3,22 @@
 An image is a video of one frame. Boxes are [x1, y1, x2, y2] in pixels of the
 original file; times are seconds. See ../shared/DESIGN.md for the contract.
 These dataclasses are also the API's response schema (FastAPI reads them
-directly), so the shape is written once.
+directly), so the shape is written once: the docstring under each field
+is its description in the OpenAPI schema (``DOCUMENTED`` turns that on),
+and ``Len`` types boxes as 4 numbers and landmarks as pairs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
+from annotated_types import Len
+
+DOCUMENTED = {"use_attribute_docstrings": True}  # pydantic reads each field's docstring as its description
+Box = Annotated[list[float], Len(4, 4)]
+Point = Annotated[list[float], Len(2, 2)]
 Status = Literal["ok", "no_face", "error"]
 MediaKind = Literal["image", "video"]
 
@@ -20,11 +27,17 @@ MediaKind = Literal["image", "video"]
 class FaceResult:
     """One face: box and 5 landmarks in original pixels, detector and fake probability."""
 
-    box: list[float]
+    __pydantic_config__ = DOCUMENTED
+    box: Box
+    """[x1, y1, x2, y2] in pixels of the original file"""
     detection: float
-    landmarks: list[list[float]]
+    """the face detector's confidence (0-1)"""
+    landmarks: list[Point]
+    """five [x, y] points in pixels of the original file: eyes, nose, mouth corners"""
     score: float
+    """P(fake) of this face (0-1)"""
     track: int = 0
+    """the id of the track (person across frames) this face belongs to"""
 
     def __post_init__(self) -> None:
         if len(self.box) != 4:
@@ -37,10 +50,15 @@ class FaceResult:
 class FrameResult:
     """A sampled frame; ``score`` is its highest face score (None without faces)."""
 
+    __pydantic_config__ = DOCUMENTED
     index: int
+    """the frame's index in the file (0 for an image)"""
     time: float
+    """seconds from the start of the video (0.0 for an image)"""
     faces: list[FaceResult] = field(default_factory=list)
+    """the faces found in this frame"""
     score: Optional[float] = field(init=False, default=None)
+    """the highest face score of the frame; null without faces"""
 
     def __post_init__(self) -> None:
         self.score = max((f.score for f in self.faces), default=None)
@@ -55,35 +73,65 @@ class TrackResult:
     reported but does not decide the verdict.
     """
 
+    __pydantic_config__ = DOCUMENTED
     id: int
+    """the track's id (faces carry it in ``track``)"""
     score: float
+    """the track's P(fake): its faces' scores under the record's aggregation"""
     frames: int
+    """how many sampled frames the track is seen in"""
     start: float
+    """seconds: first sighting"""
     end: float
+    """seconds: last sighting"""
     counted: bool = True
+    """whether the track sets the file's score (false: seen in under a quarter of the sampled frames)"""
 
 
 @dataclass
 class ModelRef:
+    """The checkpoint that scored the file."""
+
+    __pydantic_config__ = DOCUMENTED
     name: str
+    """the checkpoint's name"""
     version: str
+    """the checkpoint's version"""
     architecture: str
+    """the network architecture (lite0, efficientnet_b4, ...)"""
 
 
 @dataclass
 class ErrorInfo:
+    """Why a file could not be scored."""
+
+    __pydantic_config__ = DOCUMENTED
     type: str
+    """a stable machine-readable kind: unsupported_media, corrupt_media, limit_exceeded, unreadable"""
     detail: str
+    """what went wrong, for a person"""
 
 
 @dataclass
 class Explanation:
-    """A Grad-CAM heat map of one face crop: which pixels pushed its score towards fake."""
+    """A Grad-CAM heat map of one face crop: which regions pushed its score towards fake.
 
-    frame: int  # position in ``frames``
-    face: int  # position in that frame's ``faces``
+    ``heatmap`` covers the square ``crop`` (the classifier's input, cut
+    around the face's box; it may reach past the frame's edges, where the
+    crop was black): draw it stretched over that square.
+    """
+
+    __pydantic_config__ = DOCUMENTED
+    frame: int
+    """position of the face's frame in ``frames``"""
+    face: int
+    """position of the face in that frame's ``faces``"""
     method: str
-    heatmap: str  # PNG (grayscale, the crop's size), base64
+    """how the map was made (gradcam)"""
+    heatmap: str
+    """a grayscale PNG of the crop's size, base64-encoded; 0-255 stands for 0-1"""
+    crop: list[float] = field(default_factory=list)
+    """[x1, y1, x2, y2] of the square crop in original pixels (it may reach past the frame's edges)"""
 
 
 CSV_FIELDS = ["path", "media", "status", "label", "score", "threshold", "faces", "tracks", "error_type", "error_detail",
@@ -94,20 +142,35 @@ CSV_FIELDS = ["path", "media", "status", "label", "score", "threshold", "faces",
 class MediaResult:
     """The record for one file. ``score``/``label`` are set only when status is ok."""
 
+    __pydantic_config__ = DOCUMENTED
     path: str
+    """the upload's file name, or the server-side path"""
     media: MediaKind
+    """image or video"""
     status: Status
+    """ok (scored), no_face (no face found: no score), error (could not be scored: see error)"""
     error: Optional[ErrorInfo] = None
+    """why the file could not be scored; null unless status is error"""
     score: Optional[float] = None
+    """P(fake) of the file: the highest counted track's score; null unless status is ok"""
     label: Optional[Literal["fake", "real"]] = field(init=False, default=None)
+    """fake when score >= threshold, else real; null unless status is ok"""
     threshold: Optional[float] = None
+    """the checkpoint's decision threshold"""
     aggregation: Optional[str] = None
+    """how a track's score is made from its faces: confident, mean or max"""
     model: Optional[ModelRef] = None
+    """the checkpoint that scored the file"""
     frames: list[FrameResult] = field(default_factory=list)
+    """every sampled frame (one for an image), with its faces"""
     tracks: list[TrackResult] = field(default_factory=list)
-    options: Optional[dict[str, Any]] = None  # the per-request options used (frames, sample_fps, aggregation, explain)
-    explanations: Optional[list[Explanation]] = None  # only when explain was asked
+    """one per person followed across frames"""
+    options: Optional[dict[str, Any]] = None
+    """the per-request options used: frames, sample_fps, aggregation, explain"""
+    explanations: Optional[list[Explanation]] = None
+    """heat maps of the highest-scoring faces; only when explain was asked"""
     timings_ms: dict[str, float] = field(default_factory=dict)
+    """milliseconds per stage: decode, detect, classify, total"""
 
     def __post_init__(self) -> None:
         if self.status == "ok" and self.score is None:

@@ -32,7 +32,7 @@ import torch
 
 from ..model.checkpoint import load_checkpoint
 from .config import resolve_config
-from .datasets import manifest_records
+from .datasets import dfdc_records, manifest_records, shared_data_dir
 from .evaluate import evaluate
 from .loop import train
 
@@ -54,43 +54,56 @@ def score_files(checkpoint: Path, labels_csv: Path, pattern: str) -> list[dict]:
     return out
 
 
-def run_one(name: str, values: dict, plan: dict, out: Path) -> dict:
+def run_one(name: str, values: dict, plan: dict, out: Path, rescore: bool = False) -> dict:
+    """Train the variant (unless done) and score it; ``rescore`` scores a finished run again."""
     folder = out / name
     report_path = folder / "ablation.json"
-    if report_path.is_file():
+    if report_path.is_file() and not rescore:
         return json.loads(report_path.read_text())
-    cfg = resolve_config(None, {**plan.get("base", {}), **values, "out_dir": str(folder), "name": f"ablation-{name}",
-                                "progress": False, "command": f"python -m unmask.training.ablations ({name})"})
-    start = time.monotonic()
-    weights = train(cfg)
-    minutes = (time.monotonic() - start) / 60
-    model, info = load_checkpoint(weights)
-    last = info.metrics["history"][-1]
-    report = {"name": name, "changes": values, "minutes": round(minutes, 1), "images": last["images"],
-              "train_img_s": round(last["train_img_s"], 1), "dfdc_val": info.metrics.get("dfdc_val"),
-              "sbi_val": info.metrics.get("sbi_val")}
-    if plan.get("cross_manifest"):
-        recs = manifest_records(plan["cross_manifest"])
-        result, _, _ = evaluate(model, recs, info.config, tta=info.config.tta, device=torch.device("cpu"))
-        report["cross_val"] = result["frame"]
-    if plan.get("files"):
-        files = score_files(weights, Path(plan["files"]), plan.get("files_pattern", ""))
-        report["files"] = files
-        report["files_right"] = sum(f["right"] for f in files)
+    if report_path.is_file():
+        report = json.loads(report_path.read_text())
+        weights = folder / f"epoch{resolve_config(None, {**plan.get('base', {}), **values}).epochs}.safetensors"
+    else:
+        cfg = resolve_config(None, {**plan.get("base", {}), **values, "out_dir": str(folder), "name": f"ablation-{name}",
+                                    "progress": False, "command": f"python -m unmask.training.ablations ({name})"})
+        start = time.monotonic()
+        weights = train(cfg)
+        report = {"name": name, "changes": values, "minutes": round((time.monotonic() - start) / 60, 1)}
+    report.update(score(weights, plan))
     report_path.write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def score(weights: Path, plan: dict) -> dict:
+    """What the table reports of one checkpoint: training-time validation, then the crops re-cut as served."""
+    model, info = load_checkpoint(weights)
+    last = info.metrics["history"][-1]
+    out = {"images": last["images"], "train_img_s": round(last["train_img_s"], 1), "dfdc_val": info.metrics.get("dfdc_val"),
+           "sbi_val": info.metrics.get("sbi_val")}
+    cpu = torch.device("cpu")
+    val = dfdc_records(shared_data_dir(), "val")
+    out["dfdc_val_served"] = evaluate(model, val, info.config, tta=info.config.tta, device=cpu)[0]["frame"]
+    if plan.get("cross_manifest"):
+        recs = manifest_records(plan["cross_manifest"])
+        for key, align in (("cross_val", True), ("cross_val_as_given", False)):
+            out[key] = evaluate(model, recs, info.config, tta=info.config.tta, device=cpu, align=align)[0]["frame"]
+    if plan.get("files"):
+        files = score_files(weights, Path(plan["files"]), plan.get("files_pattern", ""))
+        out["files"], out["files_right"] = files, sum(f["right"] for f in files)
+    return out
 
 
 def table(reports: list[dict]) -> str:
     def fmt(x, key):
         return f"{x[key]:.3f}" if x and key in x and x[key] is not None else "-"
 
-    lines = ["| run | minutes | images | DFDC val AUC | log-loss | ECE | cross AUC | SBI AUC | FF++ right |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| run | minutes | images | DFDC val AUC | log-loss | ECE | DFDC val AUC (served crops) | mesonet AUC (served "
+             "crops) | mesonet AUC (as given) | SBI AUC | FF++ right |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in reports:
         files = f"{r['files_right']}/{len(r['files'])}" if "files" in r else "-"
         lines.append(f"| {r['name']} | {r['minutes']} | {r['images']} | {fmt(r['dfdc_val'], 'auc')} | "
-                     f"{fmt(r['dfdc_val'], 'log_loss')} | {fmt(r['dfdc_val'], 'ece')} | {fmt(r.get('cross_val'), 'auc')} | "
+                     f"{fmt(r['dfdc_val'], 'log_loss')} | {fmt(r['dfdc_val'], 'ece')} | {fmt(r.get('dfdc_val_served'), 'auc')} | "
+                     f"{fmt(r.get('cross_val'), 'auc')} | {fmt(r.get('cross_val_as_given'), 'auc')} | "
                      f"{fmt(r.get('sbi_val'), 'auc')} | {files} |")
     return "\n".join(lines)
 
@@ -102,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("plan", type=Path)
     parser.add_argument("--out", type=Path, default=Path("runs/ablations"))
     parser.add_argument("--only", nargs="*", help="run only these names (the others are read if done)")
+    parser.add_argument("--rescore", action="store_true", help="score finished runs again (after a change to scoring)")
     args = parser.parse_args(argv)
     plan = tomllib.loads(args.plan.read_text())
     reports = []
@@ -110,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         done = (args.out / run["name"] / "ablation.json").is_file()
         if args.only and run["name"] not in args.only and not done:
             continue
-        reports.append(run_one(run["name"], values, plan, args.out))
+        reports.append(run_one(run["name"], values, plan, args.out, rescore=args.rescore and done))
         print(table(reports), flush=True)
 
 

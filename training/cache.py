@@ -17,7 +17,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -31,11 +31,12 @@ log = logging.getLogger(__name__)
 class CropCache:
     """Crops by path: ``cache[path]`` (or ``cache(path)``) is the S x S x 3 uint8 RGB image."""
 
-    def __init__(self, images: np.ndarray, paths: Sequence[str]) -> None:
+    def __init__(self, images: np.ndarray, paths: Sequence[str], misses: int = 0) -> None:
         if len(images) != len(paths):
             raise ValueError(f"{len(images)} images for {len(paths)} paths")
         self.images = images
         self.index = {p: i for i, p in enumerate(paths)}
+        self.misses = misses  # crops an aligning loader found no face in (used as given)
 
     @property
     def size(self) -> int:
@@ -70,25 +71,31 @@ def load_image(path: str, size: int) -> np.ndarray:
     return resize(read_rgb(path), size)
 
 
-def fingerprint(paths: Sequence[str], size: int) -> str:
-    """Hash of the file list, each file's size and mtime, and the image size."""
-    h = hashlib.sha256(f"{size}\n".encode())
+def fingerprint(paths: Sequence[str], size: int, variant: str = "") -> str:
+    """Hash of the file list, each file's size and mtime, the image size and the loader's variant."""
+    h = hashlib.sha256(f"{size}\n{variant}\n".encode())
     for p in paths:
         st = os.stat(p)
         h.update(f"{p}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
-def build_cache(paths: Sequence[str], size: int, stem: str | Path, threads: int = 2) -> CropCache:
-    """The cache of ``paths`` at ``size`` px in ``stem``.npy/.json: reused when it matches, else (re)built."""
+def build_cache(paths: Sequence[str], size: int, stem: str | Path, threads: int = 2,
+                load: Callable[[str, int], np.ndarray] = load_image, variant: str = "") -> CropCache:
+    """The cache of ``paths`` at ``size`` px in ``stem``.npy/.json: reused when it matches, else (re)built.
+
+    ``load(path, size)`` makes each image (default: decode and resize); a
+    loader that does more (``align.AlignedLoader``) names itself in
+    ``variant`` and may count ``misses``.
+    """
     paths = sorted(set(map(str, paths)))
     stem = Path(stem)
     array_path, index_path = stem.with_suffix(".npy"), stem.with_suffix(".json")
-    key = fingerprint(paths, size)
+    key = fingerprint(paths, size, variant)
     if array_path.is_file() and index_path.is_file():
         index = json.loads(index_path.read_text())
         if index.get("fingerprint") == key:
-            return CropCache(np.load(array_path, mmap_mode="r"), index["paths"])
+            return CropCache(np.load(array_path, mmap_mode="r"), index["paths"], index.get("misses", 0))
         log.info("cache %s is stale: rebuilding", array_path)
     stem.parent.mkdir(parents=True, exist_ok=True)
     tmp = array_path.with_name(array_path.stem + ".tmp.npy")
@@ -96,7 +103,7 @@ def build_cache(paths: Sequence[str], size: int, stem: str | Path, threads: int 
     start = time.monotonic()
 
     def fill(i: int) -> None:
-        images[i] = load_image(paths[i], size)
+        images[i] = load(paths[i], size)
 
     with ThreadPoolExecutor(max(1, threads)) as pool:  # cv2 releases the GIL while decoding
         for n, _ in enumerate(pool.map(fill, range(len(paths))), 1):
@@ -104,6 +111,7 @@ def build_cache(paths: Sequence[str], size: int, stem: str | Path, threads: int 
                 log.info("cache: %d/%d decoded", n, len(paths))
     images.flush()
     os.replace(tmp, array_path)  # the open map stays valid: the rename keeps the inode
-    index_path.write_text(json.dumps({"fingerprint": key, "size": size, "paths": paths}))
+    misses = int(getattr(load, "misses", 0))
+    index_path.write_text(json.dumps({"fingerprint": key, "size": size, "variant": variant, "misses": misses, "paths": paths}))
     log.info("cache: %d crops at %d px in %.0f s -> %s", len(paths), size, time.monotonic() - start, array_path)
-    return CropCache(np.load(array_path, mmap_mode="r"), paths)
+    return CropCache(np.load(array_path, mmap_mode="r"), paths, misses)

@@ -123,11 +123,15 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.add_argument("--no-tta", action="store_true", help="score the plain crop only, not the checkpoint's TTA")
+    p.add_argument("--as-given", action="store_true", help="score the crops as they are (resized), not re-cut as the "
+                                                           "service cuts faces (MTCNN + the model's crop geometry)")
     p.add_argument("--out", default="-", help="JSON report path ('-': stdout)")
     p.add_argument("--roc", help="write the frame-level ROC curve to this PNG")
     p.add_argument("--scores", help="write per-crop scores to this CSV")
-    p.add_argument("--calibrate", choices=["temperature", "youden", "eer"],
-                   help="fit on these crops: a temperature for the probabilities, or a threshold (Youden's J, EER point)")
+    p.add_argument("--calibrate", choices=["temperature", "youden", "eer", "fpr"],
+                   help="fit on these crops: a temperature for the probabilities, or a threshold (Youden's J, the EER "
+                        "point, or the lowest one whose false-positive rate is at most --target-fpr)")
+    p.add_argument("--target-fpr", type=float, default=0.01, help="with --calibrate fpr: the false-positive rate to keep under")
     p.add_argument("--save-as", help="where the calibrated copy goes (default: NAME-calibrated beside --out)")
     p.add_argument("--in-place", action="store_true", help="write the calibration into the checkpoint's own JSON")
     p.set_defaults(func=run_eval)
@@ -141,7 +145,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     from ..model.checkpoint import checkpoint_paths, load_checkpoint, resolve_checkpoint, save_checkpoint
     from ..model.tta import tta_probability
-    from .calibration import fit_temperature, pick_threshold
+    from .calibration import fit_temperature, pick_threshold, threshold_for_fpr
     from .datasets import dfdc_records, manifest_records, shared_data_dir, split_records
     from .evaluate import evaluate, report, roc_png
     from .loop import cap_per_label
@@ -158,7 +162,8 @@ def run_eval(args: argparse.Namespace) -> int:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
     result, labels, logits = evaluate(model, recs, info.config, tta=tta, batch_size=args.batch_size,
-                                      workers=args.workers, device=device)
+                                      workers=args.workers, device=device, progress=not getattr(args, "quiet", False),
+                                      align=not args.as_given)
     probs = tta_probability(logits, info.config.temperature)
     report_ = {"checkpoint": str(path), "name": info.name, "version": info.version, "split": split,
                "threshold": info.config.threshold, "temperature": info.config.temperature, "tta": list(tta), **result}
@@ -174,10 +179,15 @@ def run_eval(args: argparse.Namespace) -> int:
             summary = {"method": "temperature", "temperature": temperature, "on": split,
                        "after": report(recs, labels, calibrated, info.config.threshold)["frame"]}
         else:
-            threshold = pick_threshold(labels, probs, args.calibrate)
+            if args.calibrate == "fpr":
+                threshold = threshold_for_fpr(probs[labels == 0], args.target_fpr)
+            else:
+                threshold = pick_threshold(labels, probs, args.calibrate)
             new_config = dataclasses.replace(info.config, threshold=threshold)
             summary = {"method": args.calibrate, "threshold": threshold, "on": split,
-                       "accuracy_at_threshold": float(((probs >= threshold) == (labels == 1)).mean())}
+                       "accuracy_at_threshold": float(((probs >= threshold) == (labels == 1)).mean()),
+                       "fpr_at_threshold": float((probs[labels == 0] >= threshold).mean()),
+                       "tpr_at_threshold": float((probs[labels == 1] >= threshold).mean())}
         target = _write_calibrated(args, path, info, model, new_config, summary, checkpoint_paths, save_checkpoint)
         report_["calibration"] = {**summary, "written_to": str(target)}
         log.info("%s calibration written to %s", args.calibrate, target)

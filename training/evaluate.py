@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
@@ -11,9 +12,11 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 from ..model.tta import apply_tta, check_tta, tta_probability
 from . import metrics
+from .cache import CropCache, build_cache
 from .datasets import EvalDataset, FaceRecord, JpegReader
 from .transforms import normalize
 
@@ -23,16 +26,19 @@ log = logging.getLogger(__name__)
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, dataset, batch_size: int, device: torch.device, workers: int = 0,
-                   tta: Sequence[str] = ("identity",), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)):
-    """(labels, logits of shape (n_tta, n)) over a dataset of uint8 crops."""
+                   tta: Sequence[str] = ("identity",), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), progress: bool = False):
+    """(labels, logits of shape (n_tta, n)) over a dataset of uint8 crops; ``progress``: a bar of crops on stderr."""
     tta = check_tta(tta)
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
     ys, zs = [], []
+    bar = tqdm(total=len(dataset), unit="crop", desc="eval", file=sys.stderr, disable=not progress, dynamic_ncols=True)
     for x, y, _ in loader:
+        bar.update(len(y))
         x = normalize(x, mean, std).to(device).contiguous(memory_format=torch.channels_last)
         zs.append(torch.stack([model(apply_tta(t, x)).float() for t in tta]).cpu().numpy())
         ys.append(y.numpy())
+    bar.close()
     return np.concatenate(ys), np.concatenate(zs, axis=1)
 
 
@@ -91,14 +97,38 @@ def roc_png(labels: np.ndarray, probs: np.ndarray, path: Path, title: str) -> Pa
 
 
 def evaluate(model: nn.Module, records: Sequence[FaceRecord], config, *, tta: Sequence[str], batch_size: int = 64,
-             workers: int = 0, device: torch.device | None = None) -> tuple[dict, np.ndarray, np.ndarray]:
+             workers: int = 0, device: torch.device | None = None, progress: bool = False,
+             align: bool = True) -> tuple[dict, np.ndarray, np.ndarray]:
     """Score ``records`` with a model and its ModelConfig (temperature applied); return (report, labels, logits).
 
+    With ``align`` (the default) each crop is first re-cut as the service cuts
+    faces (``align.AlignedLoader``; cached per crop geometry under
+    ``$UNMASK_CACHE_DIR/eval``); else it is scored as given, resized.
     ``logits`` has shape (n_tta, n): what temperature fitting needs.
     """
     device = device or torch.device("cpu")
     model = model.to(device).to(memory_format=torch.channels_last)
-    ds = EvalDataset(list(records), JpegReader(config.input_size))
-    labels, logits = predict_logits(model, ds, batch_size, device, workers, tta, config.mean, config.std)
+    records = list(records)
+    read, crops = JpegReader(config.input_size), {"crops": "as given, resized"}
+    if align:
+        read = aligned_crops(records, config)
+        crops = {"crops": "re-cut as served (MTCNN on the crop padded 20%, the model's crop geometry)",
+                 "no_face_found": read.misses}
+    labels, logits = predict_logits(model, EvalDataset(records, read), batch_size, device, workers, tta, config.mean,
+                                    config.std, progress)
     probs = tta_probability(logits, config.temperature)
-    return report(records, labels, probs, config.threshold), labels, logits
+    return {**report(records, labels, probs, config.threshold), **crops}, labels, logits
+
+
+def aligned_crops(records: Sequence[FaceRecord], config) -> CropCache:
+    """The records' crops re-cut as served, decoded once into a cache shared by every checkpoint of this geometry."""
+    import hashlib
+
+    from ..model.predictor import cache_dir
+    from .align import AlignedLoader
+
+    loader = AlignedLoader(config)
+    paths = sorted({r.path for r in records})
+    key = hashlib.sha1(f"{loader.variant}\n{paths[0] if paths else ''}\n{len(paths)}".encode()).hexdigest()[:12]
+    return build_cache(paths, config.input_size, cache_dir() / "eval" / f"aligned_{config.input_size}_{key}",
+                       load=loader, variant=loader.variant)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import threading
 from typing import Annotated, Iterator, Literal, Optional
 
@@ -42,9 +40,12 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_predictor(request: Request) -> Predictor:
+    """The loaded predictor; 503 while the model loads in the background (or if it failed to load)."""
     predictor = getattr(request.app.state, "predictor", None)
     if predictor is None:
-        raise Problem(503, "Not ready", "the model is still loading", "not-ready", headers={"Retry-After": "5"})
+        failed = getattr(request.app.state, "load_error", None)
+        detail = f"the model failed to load: {failed}" if failed else "the model is still loading"
+        raise Problem(503, "Not ready", detail, "not-ready", headers={"Retry-After": "5"})
     return predictor
 
 
@@ -54,27 +55,6 @@ def get_store(request: Request) -> JobStore:
 
 def get_runner(request: Request) -> JobRunner:
     return request.app.state.runner
-
-
-def require_api_key(request: Request) -> None:
-    """401 unless the request carries an accepted key (when keys are configured).
-
-    The key comes in ``X-API-Key`` or ``Authorization: Bearer``; only its
-    SHA-256 digest is compared, in constant time, against the configured ones.
-    """
-    digests = request.app.state.settings.api_keys
-    if not digests:
-        return
-    key = request.headers.get("x-api-key", "")
-    auth = request.headers.get("authorization", "")
-    if not key and auth.lower().startswith("bearer "):
-        key = auth[7:].strip()
-    if not key:
-        raise Problem(401, "Unauthorized", "an API key is required (X-API-Key or Authorization: Bearer)", "unauthorized",
-                      headers={"WWW-Authenticate": "Bearer"})
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    if not any(hmac.compare_digest(digest, d) for d in digests):
-        raise Problem(401, "Unauthorized", "the API key is not valid", "unauthorized", headers={"WWW-Authenticate": "Bearer"})
 
 
 class SyncSlots:

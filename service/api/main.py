@@ -1,13 +1,15 @@
-"""The API's routers in one place (the FastAPI template's ``api/main.py``); ``service/main.py`` mounts it."""
+"""The API's routers in one place (the FastAPI template's ``api/main.py``); ``service/main.py`` mounts it.
 
-from fastapi import APIRouter, Depends
+API keys are checked in ``core.middleware`` from the headers, before any
+body is read (a dependency here would run after the upload is parsed).
+"""
 
-from .deps import require_api_key
+from fastapi import APIRouter
+
 from .routes import batches, health, jobs, media
 
 api_router = APIRouter()
 api_router.include_router(health.router)  # open: probes and metrics need no key
-_auth = [Depends(require_api_key)]
-api_router.include_router(media.router, dependencies=_auth)
-api_router.include_router(jobs.router, dependencies=_auth)
-api_router.include_router(batches.router, dependencies=_auth)
+api_router.include_router(media.router)
+api_router.include_router(jobs.router)
+api_router.include_router(batches.router)

@@ -2,63 +2,94 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from datetime import datetime, timezone
+from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, Field
 
 from ...model.results import MediaResult
 from ..jobs.store import Job, JobState
 from .deps import Aggregation
+from .paths import MAX_PATH_CHARS, NO_NUL
+
+
+def _time(epoch: float | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, timezone.utc) if epoch is not None else None
 
 
 class Progress(BaseModel):
-    done: int
-    total: int
+    done: int = Field(description="frames scored so far")
+    total: int = Field(description="frames to score (0 until the file is opened)")
+
+
+class CallbackPublic(BaseModel):
+    """Delivery of the job's webhook."""
+
+    url: str = Field(description="where the job is POSTed when it ends")
+    state: Literal["pending", "delivered", "failed"] = Field(
+        description="pending (waiting for the job to end, or for a retry), delivered (a 2xx answer), failed (tries exhausted)"
+    )
+    attempts: int = Field(description="delivery tries so far")
+    last_status: Optional[int] = Field(None, description="the receiver's HTTP status on the last try")
+    last_error: Optional[str] = Field(None, description="why the last try failed")
 
 
 class JobPublic(BaseModel):
-    id: str
-    state: JobState
-    name: str
-    batch_id: Optional[str] = None
-    created: float
-    started: Optional[float] = None
-    finished: Optional[float] = None
-    attempts: int
-    progress: Progress
-    cancel_requested: bool
-    error: Optional[str] = None
+    id: str = Field(description="the job's id")
+    state: JobState = Field(description="queued, running, done, failed or cancelled")
+    name: str = Field(description="the upload's file name or the server-side path")
+    batch_id: Optional[str] = Field(None, description="the batch this job belongs to")
+    created: datetime = Field(description="when the job was queued (ISO 8601, UTC)")
+    started: Optional[datetime] = Field(None, description="when its last start began (ISO 8601, UTC)")
+    finished: Optional[datetime] = Field(None, description="when it ended (ISO 8601, UTC)")
+    attempts: int = Field(description="starts so far; a start interrupted by a crash counts, a clean shut-down does not")
+    progress: Progress = Field(description="frames done / total of the current start")
+    cancel_requested: bool = Field(description="a cancel was asked while it ran; it stops at its next frame")
+    error: Optional[str] = Field(None, description="why the job failed (timeout, interrupted too often); a file that cannot "
+                                 "be scored is a done job whose result has status error")
     options: dict = Field(default_factory=dict, description="the per-request options the job was queued with")
-    result: Optional[MediaResult] = None
-    url: str
+    callback: Optional[CallbackPublic] = Field(None, description="the webhook's delivery, when a callback_url was given")
+    result: Optional[MediaResult] = Field(None, description="the record, once done (left out of listings)")
+    url: str = Field(description="this job's URL")
 
     @classmethod
-    def of(cls, job: Job) -> "JobPublic":
+    def of(cls, job: Job, with_result: bool = True) -> "JobPublic":
+        callback = None
+        if job.callback_url:
+            callback = CallbackPublic(url=job.callback_url, state=job.callback_state or "pending", attempts=job.callback_attempts,
+                                      last_status=job.callback_status, last_error=job.callback_error)
         return cls(
-            id=job.id, state=job.state, name=job.name, batch_id=job.batch_id, created=job.created,
-            started=job.started, finished=job.finished, attempts=job.attempts,
-            progress=Progress(done=job.progress_done, total=job.progress_total),
-            cancel_requested=job.cancel_requested, error=job.error, options=job.options, result=job.result, url=f"/v1/jobs/{job.id}",
+            id=job.id, state=job.state, name=job.name, batch_id=job.batch_id, created=_time(job.created),
+            started=_time(job.started), finished=_time(job.finished), attempts=job.attempts,
+            progress=Progress(done=job.progress_done, total=job.progress_total), cancel_requested=job.cancel_requested,
+            error=job.error, options=job.options, callback=callback, result=job.result if with_result else None,
+            url=f"/v1/jobs/{job.id}",
         )
 
 
+class JobList(BaseModel):
+    jobs: list[JobPublic] = Field(description="newest first, without their results")
+    next_cursor: Optional[str] = Field(None, description="pass as `cursor` for the next page; null on the last page")
+
+
 class BatchRequest(BaseModel):
-    paths: list[str]
+    paths: list[Annotated[str, Field(min_length=1, max_length=MAX_PATH_CHARS, pattern=NO_NUL)]] = Field(min_length=1, description="server-side files or folders (searched recursively), relative to the allowed root or absolute under it",
+                             examples=[["incoming/2024-05-01", "clips/interview.mp4"]])
     frames: Optional[int] = Field(None, ge=1, description="frames sampled evenly from each video (default: the server's)")
     aggregation: Optional[Aggregation] = Field(None, description="a track's score from its faces (default: the server's)")
     explain: bool = Field(False, description="add Grad-CAM heat maps for the highest-scoring faces")
 
 
 class BatchJob(BaseModel):
-    id: str
-    name: str
-    state: JobState
+    id: str = Field(description="the file's job id")
+    name: str = Field(description="the file's path relative to the allowed root")
+    state: JobState = Field(description="the job's state")
 
 
 class BatchPublic(BaseModel):
-    id: str
-    state: Literal["running", "done"]
-    files: int
-    counts: dict[str, int]
-    jobs: list[BatchJob]
-    results_url: str
+    id: str = Field(description="the batch's id")
+    state: Literal["running", "done"] = Field(description="done once every job has ended")
+    files: int = Field(description="how many files (one job each)")
+    counts: dict[str, int] = Field(description="jobs by state")
+    jobs: list[BatchJob] = Field(description="each file's job, in path order")
+    results_url: str = Field(description="the finished records")

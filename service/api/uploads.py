@@ -1,7 +1,15 @@
-"""Uploads to disk in chunks, with a size limit, and a content sniff."""
+"""Uploads to disk in chunks, with a size limit, and a content sniff.
+
+Files being written carry the writing process's id in their name
+(``unmask-PID-*`` spool folders, ``part-PID-*`` job uploads), so a process
+starting later removes what a killed one left (``remove_leftovers``)
+without touching a live process's files.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -15,7 +23,44 @@ from ...model.media import sniff
 from ...model.results import MediaKind
 from ..core.problems import Problem, media_problem
 
+log = logging.getLogger(__name__)
 CHUNK = 1 << 20
+SPOOL_PREFIX = "unmask-"  # synchronous uploads: one folder per request under tmp_dir
+PART_PREFIX = "part-"  # a job upload being received, under data_dir/uploads
+
+
+def owned_name(prefix: str) -> str:
+    """``prefix`` + this process's id + a dash: the start of a leftover-safe name."""
+    return f"{prefix}{os.getpid()}-"
+
+
+def remove_leftovers(folder: Path, prefix: str) -> int:
+    """Delete ``prefix``PID-* entries of processes that no longer run; return how many."""
+    removed = 0
+    for entry in folder.glob(prefix + "*") if folder.is_dir() else []:
+        pid = entry.name[len(prefix):].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed += 1
+    if removed:
+        log.info("removed %d leftovers of stopped processes in %s", removed, folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def save_upload(upload: UploadFile, dest: Path, max_bytes: int, pointer: str = "") -> tuple[str, MediaKind]:
@@ -41,7 +86,7 @@ def saved_uploads(
     files: list[UploadFile], max_bytes: int, tmp_dir: Path | None = None, pointer: str = ""
 ) -> Iterator[list[tuple[str, Path, MediaKind]]]:
     """Copy each upload to a private temp folder; yield (name, path, kind); delete after."""
-    folder = Path(tempfile.mkdtemp(prefix="unmask-", dir=tmp_dir))
+    folder = Path(tempfile.mkdtemp(prefix=owned_name(SPOOL_PREFIX), dir=tmp_dir))
     try:
         saved = []
         for i, upload in enumerate(files):

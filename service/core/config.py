@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ...model.config import ScoringConfig
@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     sync_max_video_seconds: float = Field(120.0, gt=0, description="longest video for /v1/videos")
     sync_max_pending: int = Field(8, ge=1, description="synchronous requests scoring or waiting at once; more get 503")
     max_files: int = Field(16, ge=1, description="files per synchronous request")
+    sync_max_request_pixels: int = Field(
+        400_000_000, gt=0, description="pixels one synchronous request may decode, summed over its files (video: frame size x frames sampled)"
+    )
     max_frames: int = Field(128, ge=1, description="largest `frames` a request may ask for")
 
     # jobs
@@ -67,7 +70,17 @@ class Settings(BaseSettings):
     allowed_root: Optional[Path] = Field(None, description="server-side paths for jobs/batches must lie under this; None: off")
     tmp_dir: Optional[Path] = Field(None, description="where synchronous uploads are spooled (None: system temp)")
 
-    @field_validator("cors_origins", "api_keys", mode="before")
+    # webhooks
+    callback_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated host names, IP addresses or CIDR networks a job's callback_url may "
+        "point to; empty: callbacks off. Non-public addresses are reached only when listed"
+    )
+    callback_secret: Optional[str] = Field(None, description="HMAC-SHA256 key that signs callback bodies (needed with callback_hosts)")
+    callback_attempts: int = Field(5, ge=1, le=20, description="tries of a callback before it is marked failed")
+    callback_backoff_s: float = Field(2.0, ge=0, description="delay before the first retry; each next one doubles")
+    callback_timeout_s: float = Field(10.0, gt=0, description="per try")
+
+    @field_validator("cors_origins", "api_keys", "callback_hosts", mode="before")
     @classmethod
     def _split(cls, value):
         if isinstance(value, str):
@@ -88,6 +101,12 @@ class Settings(BaseSettings):
         from ...model.aggregation import STRATEGIES
 
         return STRATEGIES.check(value)
+
+    @model_validator(mode="after")
+    def _callbacks_signed(self) -> "Settings":
+        if self.callback_hosts and not self.callback_secret:
+            raise ValueError("callback_hosts needs callback_secret: every callback is signed (e.g. openssl rand -hex 32)")
+        return self
 
     def scoring(self) -> ScoringConfig:
         """The ScoringConfig these settings describe (what the predictor is built with)."""

@@ -1,8 +1,14 @@
-"""Request middleware: request id, access log, metrics, streamed body limit.
+"""Request middleware: request id, API key, body limit, unexpected errors, access log, metrics.
 
-Pure ASGI (no BaseHTTPMiddleware) so the body can be counted as it streams:
-a request over the limit gets 413 after at most ``limit`` bytes are read,
-whether or not it sent a Content-Length.
+Pure ASGI (no BaseHTTPMiddleware), outermost, so that:
+
+- the API key is checked from the headers before any body is read;
+- the body is counted as it streams: a request over the limit gets 413
+  after at most ``limit`` bytes, with or without a Content-Length;
+- an unexpected exception becomes a 500 problem+json inside this request's
+  context: it carries the request id, is logged once with that id, and the
+  connection stays open (Starlette's outermost error layer would log it
+  twice, without the id, and close the connection).
 """
 
 from __future__ import annotations
@@ -12,28 +18,38 @@ import json
 import logging
 import time
 import uuid
-from typing import Callable
+from typing import Callable, Sequence
 
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import prometheus
-from .problems import Problem
+from .problems import Problem, internal_error
+from .security import check_key, needs_key
 
 log = logging.getLogger("unmask.access")
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 MULTIPART_SLACK = 64 * 1024  # form boundaries and headers around the file bytes
-
-
-class BodyTooLarge(Exception):
-    pass
+METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}  # others share one metrics label
 
 
 class RequestMiddleware:
-    """``body_limit(path) -> bytes | None`` gives the largest body a route accepts."""
+    """Wraps the app.
 
-    def __init__(self, app: ASGIApp, body_limit: Callable[[str], tuple[int, str] | None]) -> None:
+    Args:
+        app: the ASGI app.
+        body_limit: ``body_limit(path) -> (bytes, pointer) | None``: the largest
+            body a route accepts and a hint added to the 413's detail.
+        api_keys: SHA-256 digests of accepted keys (empty: no authentication).
+        routes: the app's routes, to label metrics with route patterns.
+    """
+
+    def __init__(self, app: ASGIApp, body_limit: Callable[[str], tuple[int, str] | None],
+                 api_keys: Sequence[str] = (), routes: Sequence[BaseRoute] = ()) -> None:
         self.app = app
         self.body_limit = body_limit
+        self.api_keys = list(api_keys)
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,35 +64,55 @@ class RequestMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"], status["sent"] = message["status"], True
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + [(b"x-request-id", rid.encode())]
+                message["headers"] = list(message.get("headers", [])) + [(b"x-request-id", rid.encode())]
             await send(message)
 
-        limit = self.body_limit(scope["path"]) if scope["method"] in ("POST", "PUT", "PATCH") else None
         try:
+            refusal = self._refusal(scope, headers)
+            if refusal is not None:
+                await refusal.response(scope["path"])(scope, receive, send_with_id)
+                return
+            limit = self.body_limit(scope["path"]) if scope["method"] in ("POST", "PUT", "PATCH") else None
             if limit is not None:
-                max_bytes, pointer = limit
-                declared = headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > max_bytes + MULTIPART_SLACK:
-                    raise BodyTooLarge()
-                receive = _counting(receive, max_bytes + MULTIPART_SLACK)
+                receive = _counting(receive, limit)
             await self.app(scope, receive, send_with_id)
-        except BodyTooLarge:
+        except Problem as exc:  # raised while the body streamed, outside the app's handlers
             if status["sent"]:
                 raise
-            max_bytes, pointer = limit  # type: ignore[misc]
-            detail = f"the request body is over the limit of {max_bytes} bytes{pointer}"
-            await Problem(413, "Limit exceeded", detail, "limit_exceeded").response(scope["path"])(scope, receive, send_with_id)
+            await exc.response(scope["path"])(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if not status["sent"]:
+                await internal_error().response(scope["path"])(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = _route_template(scope)
-            prometheus.REQUESTS.labels(scope["method"], route, str(status["code"])).inc()
+            route = route_template(self.routes, scope)
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            prometheus.REQUESTS.labels(method, route, str(status["code"])).inc()
             prometheus.LATENCY.labels(route).observe(elapsed)
-            log.info("%s %s %s %.0fms", scope["method"], scope["path"], status["code"], elapsed * 1000)
+            log.info("%s %s %s %.0fms", method, scope["path"], status["code"], elapsed * 1000)
             request_id.reset(token)
 
+    def _refusal(self, scope: Scope, headers: dict[str, str]) -> Problem | None:
+        """A 401 or 413 decided from the headers alone, before the body is read."""
+        if needs_key(scope["method"], scope["path"]):
+            problem = check_key(headers, self.api_keys)
+            if problem is not None:
+                return problem
+        limit = self.body_limit(scope["path"]) if scope["method"] in ("POST", "PUT", "PATCH") else None
+        declared = headers.get("content-length", "")
+        if limit is not None and declared.isdigit() and int(declared) > limit[0] + MULTIPART_SLACK:
+            return _too_large(limit)
+        return None
 
-def _counting(receive: Receive, max_bytes: int) -> Receive:
+
+def _too_large(limit: tuple[int, str]) -> Problem:
+    max_bytes, pointer = limit
+    return Problem(413, "Limit exceeded", f"the request body is over the limit of {max_bytes} bytes{pointer}", "limit_exceeded")
+
+
+def _counting(receive: Receive, limit: tuple[int, str]) -> Receive:
+    """``receive`` that raises the 413 Problem once the body passes the limit (chunked bodies included)."""
     seen = 0
 
     async def wrapped() -> Message:
@@ -84,17 +120,33 @@ def _counting(receive: Receive, max_bytes: int) -> Receive:
         message = await receive()
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
-            if seen > max_bytes:
-                raise BodyTooLarge()
+            if seen > limit[0] + MULTIPART_SLACK:
+                raise _too_large(limit)
         return message
 
     return wrapped
 
 
-def _route_template(scope: Scope) -> str:
-    """The route's pattern (/v1/jobs/{job_id}), not the raw path: bounded label values."""
-    route = scope.get("route")
-    return getattr(route, "path", None) or "unmatched"
+def route_template(routes: Sequence[BaseRoute], scope: Scope) -> str:
+    """The pattern of the route a request matched (/v1/jobs/{job_id}, /docs): bounded label values.
+
+    API routes leave themselves in the scope once routed; the others (docs,
+    the OpenAPI document, static files) are matched here as the router would.
+    """
+    routed = getattr(scope.get("route"), "path", None)
+    if routed:
+        return routed
+    partial = None
+    for route in routes:
+        path = getattr(route, "path", None)
+        if not path:  # a group of included routers: routed above
+            continue
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            return path
+        if match == Match.PARTIAL and partial is None:
+            partial = path
+    return partial or "unmatched"
 
 
 class RequestIdFilter(logging.Filter):

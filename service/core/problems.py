@@ -1,29 +1,49 @@
-"""Errors of a request as problem+json (RFC 9457), never a traceback."""
+"""Errors of a request as problem+json (RFC 9457), never a traceback.
+
+``Problem`` is an HTTPException, so it passes through every layer that
+re-raises those: FastAPI's body parser lets one raised while the body
+streams (the size limit) reach the handler instead of becoming a 400.
+Unexpected exceptions are answered in ``core.middleware`` (inside the
+request's id and log line), not here.
+"""
 
 from __future__ import annotations
 
-import logging
+import re
+from http import HTTPStatus
+from typing import Optional
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ...model.errors import CorruptMediaError, MediaError, MediaLimitError, UnsupportedMediaError
 
-log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://unmask.dev/problems/"
+# Problem types of the statuses Starlette raises on its own (routing, methods).
+STATUS_KINDS = {404: "not-found", 405: "method-not-allowed", 413: "limit_exceeded"}
 
 
-class Problem(Exception):
-    """Raise in a route to answer ``status`` with a problem+json body."""
+class ProblemBody(BaseModel):
+    """The body of every error response (RFC 9457 problem details); the OpenAPI ``Problem`` component."""
+
+    type: str = Field(description="URI naming the kind of problem, stable for machines", examples=[TYPE_BASE + "unsupported_media"])
+    title: str = Field(description="short human summary of the kind of problem", examples=["Unsupported media type"])
+    status: int = Field(description="the HTTP status code", examples=[415])
+    detail: str = Field(description="what went wrong with this request: the file, the field or the limit", examples=["notes.txt: not a supported image or video"])
+    instance: Optional[str] = Field(None, description="the request path the problem occurred on", examples=["/v1/images"])
+
+
+class Problem(StarletteHTTPException):
+    """Raise anywhere in a request to answer ``status`` with a problem+json body."""
 
     def __init__(self, status: int, title: str, detail: str, kind: str | None = None, headers: dict | None = None):
-        super().__init__(detail)
-        self.status, self.title, self.detail = status, title, detail
+        super().__init__(status, detail, headers)
+        self.status, self.title = status, title
         self.kind = kind or title.lower().replace(" ", "-")
-        self.headers = headers
 
     def response(self, instance: str | None = None) -> JSONResponse:
         body = {"type": TYPE_BASE + self.kind, "title": self.title, "status": self.status, "detail": self.detail}
@@ -43,31 +63,35 @@ def media_problem(exc: MediaError, filename: str) -> Problem:
     return Problem(422, "Unprocessable media", f"{filename}: {exc.detail}", exc.kind)
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return exc.response(request.url.path)
+def internal_error() -> Problem:
+    return Problem(500, "Internal error", "an unexpected error occurred; it has been logged with this request's id", "internal")
 
+
+def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return Problem(exc.status_code, _title(exc.status_code), str(exc.detail)).response(request.url.path)
+        if not isinstance(exc, Problem):  # Starlette's own: 404, 405
+            headers = dict(exc.headers or {})
+            if exc.status_code == 405:  # every method of the path (Starlette names only the first route's)
+                headers["Allow"] = ", ".join(_allowed_methods(request.app.openapi(), request.url.path)) or headers.get("Allow", "")
+            exc = Problem(exc.status_code, _title(exc.status_code), str(exc.detail), STATUS_KINDS.get(exc.status_code), headers)
+        return exc.response(request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         return Problem(422, "Invalid request", detail, "invalid-request").response(request.url.path)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s", request.url.path)
-        return Problem(500, "Internal error", "an unexpected error occurred; it has been logged").response(
-            request.url.path
-        )
+
+def _allowed_methods(spec: dict, path: str) -> list[str]:
+    """The methods the OpenAPI document declares for the path template that ``path`` matches."""
+    for template, item in spec.get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)), path):
+            return sorted(method.upper() for method in item)
+    return []
 
 
 def _title(status: int) -> str:
-    from http import HTTPStatus
-
     try:
         return HTTPStatus(status).phrase
     except ValueError:

@@ -2,7 +2,13 @@
 
 States: queued -> running -> done | failed | cancelled. A job whose process
 died while running is re-queued at the next start (up to ``max_attempts``),
-then marked failed with the reason.
+then marked failed with the reason; a job stopped by a clean shut-down is
+re-queued at once and that start is not counted (``requeue``).
+
+A job may carry a callback URL: once it has ended, ``callback_state`` goes
+from pending to delivered (or failed after the retries); the delivery
+thread (``jobs.callbacks``) finds due deliveries here, so a restart resumes
+them.
 """
 
 from __future__ import annotations
@@ -37,11 +43,27 @@ CREATE TABLE IF NOT EXISTS jobs (
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     result TEXT,                   -- the MediaResult as JSON, when done
     error TEXT,                    -- why it failed
-    options TEXT NOT NULL DEFAULT '{}'  -- per-request scoring options (JSON)
+    options TEXT NOT NULL DEFAULT '{}', -- per-request scoring options (JSON)
+    callback_url TEXT,             -- POST the job here when it ends
+    callback_state TEXT,           -- pending, delivered, failed (NULL: no callback)
+    callback_attempts INTEGER NOT NULL DEFAULT 0,
+    callback_next REAL,            -- when the next delivery try is due
+    callback_status INTEGER,       -- the receiver's last HTTP status
+    callback_error TEXT            -- why the last try failed
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, created);
 CREATE INDEX IF NOT EXISTS jobs_batch ON jobs (batch_id);
 """
+# Columns added after the first release: (name, definition) for ALTER TABLE on an older jobs.db.
+ADDED_COLUMNS = [
+    ("options", "TEXT NOT NULL DEFAULT '{}'"),
+    ("callback_url", "TEXT"),
+    ("callback_state", "TEXT"),
+    ("callback_attempts", "INTEGER NOT NULL DEFAULT 0"),
+    ("callback_next", "REAL"),
+    ("callback_status", "INTEGER"),
+    ("callback_error", "TEXT"),
+]
 
 
 @dataclass
@@ -62,6 +84,13 @@ class Job:
     result: Optional[dict[str, Any]]
     error: Optional[str]
     options: dict[str, Any]
+    callback_url: Optional[str] = None
+    callback_state: Optional[str] = None
+    callback_attempts: int = 0
+    callback_next: Optional[float] = None
+    callback_status: Optional[int] = None
+    callback_error: Optional[str] = None
+    seq: int = 0  # insertion order (SQLite rowid): the listing's cursor
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Job":
@@ -86,8 +115,9 @@ class JobStore:
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
         columns = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
-        if "options" not in columns:  # a jobs.db from before per-request options
-            self._db.execute("ALTER TABLE jobs ADD COLUMN options TEXT NOT NULL DEFAULT '{}'")
+        for name, definition in ADDED_COLUMNS:  # a jobs.db from an older release
+            if name not in columns:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {definition}")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -104,12 +134,15 @@ class JobStore:
         with self._lock:
             self._db.close()
 
-    def add(self, source: str, path: str, name: str, batch_id: str | None = None, options: dict | None = None) -> Job:
+    def add(self, source: str, path: str, name: str, batch_id: str | None = None, options: dict | None = None,
+            callback_url: str | None = None) -> Job:
         job_id = uuid.uuid4().hex
         with self._tx() as db:
             db.execute(
-                "INSERT INTO jobs (id, state, source, path, name, batch_id, created, options) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)",
-                (job_id, source, path, name, batch_id, time.time(), json.dumps(options or {})),
+                "INSERT INTO jobs (id, state, source, path, name, batch_id, created, options, callback_url, callback_state) "
+                "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, source, path, name, batch_id, time.time(), json.dumps(options or {}), callback_url,
+                 "pending" if callback_url else None),
             )
         job = self.get(job_id)
         assert job is not None
@@ -117,13 +150,33 @@ class JobStore:
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
-            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = self._db.execute("SELECT rowid AS seq, * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return Job.from_row(row) if row else None
 
     def list_batch(self, batch_id: str) -> list[Job]:
         with self._lock:
-            rows = self._db.execute("SELECT * FROM jobs WHERE batch_id = ? ORDER BY created, rowid", (batch_id,)).fetchall()
+            rows = self._db.execute("SELECT rowid AS seq, * FROM jobs WHERE batch_id = ? ORDER BY rowid", (batch_id,)).fetchall()
         return [Job.from_row(r) for r in rows]
+
+    def list_jobs(self, state: JobState | None = None, limit: int = 50, before: int | None = None) -> list[Job]:
+        """Jobs newest first, optionally in one state; ``before`` (a job's ``seq``) continues a listing after it."""
+        where, params = ["1 = 1"], []
+        if state is not None:
+            where.append("state = ?")
+            params.append(state)
+        if before is not None:
+            where.append("rowid < ?")
+            params.append(before)
+        sql = f"SELECT rowid AS seq, * FROM jobs WHERE {' AND '.join(where)} ORDER BY rowid DESC LIMIT ?"
+        with self._lock:
+            rows = self._db.execute(sql, (*params, limit)).fetchall()
+        return [Job.from_row(r) for r in rows]
+
+    def upload_paths(self) -> set[str]:
+        """Every upload file a job still refers to (the others are leftovers of a killed request)."""
+        with self._lock:
+            rows = self._db.execute("SELECT path FROM jobs WHERE source = 'upload' AND path != ''").fetchall()
+        return {r["path"] for r in rows}
 
     def count(self, state: JobState) -> int:
         with self._lock:
@@ -149,18 +202,49 @@ class JobStore:
         return bool(row and row["cancel_requested"])
 
     def finish(self, job_id: str, state: JobState, result: dict | None = None, error: str | None = None) -> None:
+        now = time.time()
         with self._tx() as db:
             db.execute(
-                "UPDATE jobs SET state = ?, finished = ?, result = ?, error = ? WHERE id = ? AND state = 'running'",
-                (state, time.time(), json.dumps(result) if result is not None else None, error, job_id),
+                "UPDATE jobs SET state = ?, finished = ?, result = ?, error = ?, callback_next = ? WHERE id = ? AND state = 'running'",
+                (state, now, json.dumps(result) if result is not None else None, error, now, job_id),
+            )
+
+    def requeue(self, job_id: str) -> None:
+        """A clean shut-down stopped this running job: queue it again, and do not count the start."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE jobs SET state = 'queued', started = NULL, progress_done = 0, attempts = MAX(attempts - 1, 0) "
+                "WHERE id = ? AND state = 'running'",
+                (job_id,),
             )
 
     def cancel(self, job_id: str) -> Job | None:
         """Cancel a queued job at once; ask a running one to stop."""
+        now = time.time()
         with self._tx() as db:
-            db.execute("UPDATE jobs SET state = 'cancelled', finished = ? WHERE id = ? AND state = 'queued'", (time.time(), job_id))
+            db.execute("UPDATE jobs SET state = 'cancelled', finished = ?, callback_next = ? WHERE id = ? AND state = 'queued'",
+                       (now, now, job_id))
             db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = 'running'", (job_id,))
         return self.get(job_id)
+
+    def callbacks_due(self, now: float) -> list[Job]:
+        """Ended jobs whose callback is pending and due."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT rowid AS seq, * FROM jobs WHERE callback_state = 'pending' AND state IN ('done', 'failed', 'cancelled') "
+                "AND callback_next <= ? ORDER BY callback_next",
+                (now,),
+            ).fetchall()
+        return [Job.from_row(r) for r in rows]
+
+    def callback_tried(self, job_id: str, state: str, status: int | None, error: str | None, next_at: float | None) -> None:
+        """Record one delivery try: ``state`` stays pending (with ``next_at``), or becomes delivered or failed."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE jobs SET callback_state = ?, callback_attempts = callback_attempts + 1, callback_status = ?, "
+                "callback_error = ?, callback_next = ? WHERE id = ?",
+                (state, status, error, next_at, job_id),
+            )
 
     def recover(self, max_attempts: int) -> tuple[int, int]:
         """After a restart: re-queue jobs left running, or fail those out of attempts."""

@@ -1,9 +1,11 @@
 """Runs queued jobs on worker threads, one model shared by all of them.
 
 Inference runs here, outside the event loop. Progress (frames done / total)
-goes to the store after every frame, which is also where a cancel request or
-the job timeout is noticed. Finished uploads are deleted after the retention
-time.
+goes to the store after every frame, which is also where a cancel request,
+the job timeout or a shut-down is noticed. A shut-down (SIGTERM, a deploy)
+puts the running job back in the queue without counting that start: only a
+process that dies while a job runs (a crash, kill -9, OOM) costs an
+attempt. Finished uploads are deleted after the retention time.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from ...model.errors import MediaError
 from ...model.predictor import Predictor, ScoringCancelled
 from ..core import prometheus
-from .store import JobStore
+from .store import JobState, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -26,25 +29,36 @@ class JobTimeout(Exception):
 
 
 class JobRunner:
-    """``threads`` workers pulling from the store until ``stop()``."""
+    """``threads`` workers pulling from the store from ``start()`` until ``stop()``.
+
+    The predictor may come later than the runner (``start(predictor)``): the
+    service takes jobs while its model loads, and runs them once it is loaded.
+    """
 
     def __init__(
         self,
         store: JobStore,
-        predictor: Predictor,
+        predictor: Predictor | None = None,
         threads: int = 1,
         timeout_s: float = 1800.0,
         retention_s: float = 3600.0,
         poll_s: float = 0.5,
+        on_end: Callable[[], None] | None = None,
     ) -> None:
-        self.store, self.predictor = store, predictor
+        self.store, self.predictor, self.on_end = store, predictor, on_end
         self.timeout_s, self.retention_s, self.poll_s = timeout_s, retention_s, poll_s
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._loop, name=f"unmask-job-{i}", daemon=True) for i in range(threads)]
         self._last_sweep = float("-inf")
 
-    def start(self) -> None:
+    def start(self, predictor: Predictor | None = None) -> None:
+        if predictor is not None:
+            self.predictor = predictor
+        if self.predictor is None:
+            raise ValueError("JobRunner.start needs a predictor")
+        if self._stop.is_set():
+            return  # stopped while the model loaded
         for t in self._threads:
             t.start()
 
@@ -53,10 +67,14 @@ class JobRunner:
         self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop the workers: a running job is re-queued at its next frame (a job still running after ``timeout`` counts as a crash)."""
         self._stop.set()
         self._wake.set()
         for t in self._threads:
-            t.join(timeout)
+            if t.is_alive():
+                t.join(timeout)
+                if t.is_alive():
+                    log.warning("%s still running after %g s: its job is re-queued at the next start as interrupted", t.name, timeout)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -82,23 +100,30 @@ class JobRunner:
             result = self.predictor.finish(prepared)
         except ScoringCancelled:
             if self._stop.is_set():
-                return  # shutting down: left 'running', re-queued at the next start
-            self.store.finish(job_id, "cancelled")
+                self.store.requeue(job_id)  # a clean shut-down: not an attempt
+                log.info("job %s re-queued: the server is shutting down", job_id)
+                return
+            self._end(job_id, "cancelled")
             log.info("job %s cancelled", job_id)
             return
         except (MediaError, OSError) as exc:
             result = self.predictor.error_record(path, exc, name)
         except JobTimeout as exc:
-            self.store.finish(job_id, "failed", error=str(exc))
+            self._end(job_id, "failed", error=str(exc))
             return
         except Exception as exc:  # one broken job must not kill the worker
             log.exception("job %s failed unexpectedly", job_id)
-            self.store.finish(job_id, "failed", error=f"internal error: {type(exc).__name__}")
+            self._end(job_id, "failed", error=f"internal error: {type(exc).__name__}")
             return
         prometheus.record_result(result)
         # A file that cannot be scored is a finished job with an error record.
-        self.store.finish(job_id, "done", result=result.to_dict())
+        self._end(job_id, "done", result=result.to_dict())
         log.info("job %s done: %s %s", job_id, result.status, result.score)
+
+    def _end(self, job_id: str, state: JobState, **fields) -> None:
+        self.store.finish(job_id, state, **fields)
+        if self.on_end is not None:
+            self.on_end()  # e.g. wake the callback sender
 
     def _sweep_uploads(self) -> None:
         now = time.monotonic()

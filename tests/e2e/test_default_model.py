@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,11 @@ def test_cli_table_and_out_file(shared_data, tmp_path):
 
 @pytest.fixture(scope="module")
 def api():
-    with TestClient(create_app(Settings())) as client:  # loads the default model as `unmask serve` does
+    with TestClient(create_app(Settings())) as client:  # loads the default model as `unmask serve` does, in the background
+        deadline = time.monotonic() + 300
+        while client.get("/readyz").status_code == 503:
+            assert time.monotonic() < deadline, "the default model did not load"
+            time.sleep(0.2)
         yield client
 
 

@@ -19,3 +19,14 @@ def test_unknown_architecture_fails_in_one_place():
 
 def test_registry_has_the_designed_models():
     assert {"efficientnet_b4", "efficientnet_b4_vit", "lite0"} <= set(list_architectures())
+
+
+@pytest.mark.parametrize("name", list_architectures())
+@pytest.mark.parametrize("cbam", [False, True])
+def test_each_architecture_has_a_grad_cam_layer(name, cbam):
+    from unmask.model.explain import gradcam
+
+    torch.manual_seed(0)
+    model = create_model(name, cbam=cbam).eval()
+    maps = gradcam(model, torch.randn(1, 3, 128, 128).numpy())
+    assert maps.shape == (1, 128, 128) and 0.0 <= maps.min() and maps.max() <= 1.0

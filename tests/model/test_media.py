@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from unmask.model.errors import CorruptMediaError, MediaLimitError, UnsupportedMediaError
-from unmask.model.media import decode_image, read_video, sample_indices, sniff, sniff_file
+from unmask.model.media import decode_image, read_frames_at, read_video, sample_indices, sniff, sniff_file
 
 
 @pytest.mark.parametrize(
@@ -164,3 +164,12 @@ def test_b_frames_in_avi_are_counted_in_display_order(tmp_path):
     assert [f.index for f in frames] == sample_indices(30, 25.0, frames=5)
     for frame in frames:
         assert abs(float(frame.image.mean()) - 8 * frame.index) < 4, frame.index
+
+
+def test_read_frames_at_gives_the_frames_read_video_sampled(shared_data):
+    clip = shared_data / "clips" / "ffpp_real_004.mp4"
+    sampled = list(read_video(clip, frames=5))
+    again = list(read_frames_at(clip, [f.index for f in reversed(sampled)]))  # any order in, file order out
+    assert [i for i, _ in again] == [f.index for f in sampled]
+    assert all(np.array_equal(image, f.image) for (_, image), f in zip(again, sampled))
+    assert [i for i, _ in read_frames_at(clip, [3, 10**6])] == [3]  # past the end: stops quietly

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import time
 
@@ -142,8 +143,9 @@ def test_server_side_path_job_and_batch(server, root):
         while client.get(f"/v1/batches/{batch_id}").json()["state"] != "done":
             assert time.monotonic() < deadline
             time.sleep(0.5)
-        lines = client.get(f"/v1/batches/{batch_id}/results").text.splitlines()
-        assert len(lines) == 3
+        records = client.get(f"/v1/batches/{batch_id}/results").json()
+        lines = client.get(f"/v1/batches/{batch_id}/results", headers={"Accept": "application/x-ndjson"}).text.splitlines()
+        assert len(records) == 3 and [json.loads(line) for line in lines] == records
 
 
 def test_metrics_and_request_ids(server):

@@ -41,3 +41,44 @@ def test_bad_input():
         metrics.roc_auc([0, 1], [0.1])
     with pytest.raises(ValueError):
         metrics.roc_auc([0, 2], [0.1, 0.2])
+
+
+def test_ece_brier_and_tpr_at_fpr_by_hand():
+    # confidences max(p, 1-p): 0.9, 0.8, 0.6, 0.7 -> bins (15 equal): 0.9 alone, 0.8 alone, 0.6 alone, 0.7 alone
+    y = [1, 0, 1, 0]
+    p = [0.9, 0.2, 0.4, 0.7]  # right, right, wrong (0.4 < 0.5 for a fake), wrong (0.7 for a real)
+    # |acc - conf| per item: |1-0.9|, |1-0.8|, |0-0.6|, |0-0.7| -> mean of 0.1, 0.2, 0.6, 0.7
+    assert metrics.expected_calibration_error(y, p) == pytest.approx((0.1 + 0.2 + 0.6 + 0.7) / 4)
+    # two items sharing a bin average first: confidences 0.81 and 0.85 (bin 0.8-0.867), one right one wrong
+    assert metrics.expected_calibration_error([1, 0], [0.81, 0.85]) == pytest.approx(abs(0.5 - 0.83))
+    assert metrics.brier(y, p) == pytest.approx((0.01 + 0.04 + 0.36 + 0.49) / 4)
+    # reals 0.1 0.2 0.3 0.9, fakes 0.35 0.8 0.95. No real flagged (FPR 0): only 0.95 is above 0.9 -> 1/3.
+    # One real of four flagged (FPR 25%): threshold 0.35 flags the 0.9 real and finds all three fakes.
+    labels = [0, 0, 0, 0, 1, 1, 1]
+    scores = [0.1, 0.2, 0.3, 0.9, 0.35, 0.8, 0.95]
+    assert metrics.tpr_at_fpr(labels, scores, 0.0) == pytest.approx(1 / 3)
+    assert metrics.tpr_at_fpr(labels, scores, 0.2) == pytest.approx(1 / 3)  # under 25%: still no real may be flagged
+    assert metrics.tpr_at_fpr(labels, scores, 0.25) == pytest.approx(1.0)
+
+
+def test_temperature_fit_recovers_a_known_temperature():
+    from unmask.training.calibration import fit_temperature
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 4, size=20000)  # over-confident logits ...
+    y = (rng.random(20000) < 1 / (1 + np.exp(-z / 2.5))).astype(int)  # ... of a model whose true temperature is 2.5
+    assert fit_temperature(y, z) == pytest.approx(2.5, rel=0.05)
+    two_passes = np.stack([z, z + rng.normal(0, 0.1, size=z.size)])  # TTA: (n_tta, n)
+    assert fit_temperature(y, two_passes) == pytest.approx(2.5, rel=0.06)
+    with pytest.raises(ValueError, match="real and fake"):
+        fit_temperature(np.ones(5), np.zeros(5))
+
+
+def test_threshold_for_a_target_false_positive_rate():
+    from unmask.training.calibration import threshold_for_fpr
+
+    reals = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95])
+    for fpr in (0.0, 0.1, 0.25, 0.5):
+        t = threshold_for_fpr(reals, fpr)
+        assert (reals >= t).mean() <= fpr
+        assert (reals >= np.nextafter(reals[reals < t].max(), 0)).mean() > fpr  # the next lower real would break it

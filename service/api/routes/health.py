@@ -5,6 +5,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ...core import prometheus
 from ..deps import PredictorDep
+from ..examples import problems
 
 router = APIRouter(tags=["operations"])
 
@@ -15,14 +16,14 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=problems(503))
 def readyz(predictor: PredictorDep) -> dict:
     """The model is loaded and the service can score (503 while loading)."""
     ref = predictor.model_ref
     return {"status": "ready", "model": {"name": ref.name, "version": ref.version, "architecture": ref.architecture}}
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}})
 def metrics(request: Request) -> Response:
     """Prometheus text format: requests, latency, jobs by state, files and faces scored, model."""
     store = getattr(request.app.state, "store", None)

@@ -1,85 +1,122 @@
-"""Asynchronous jobs: submit a file (upload or server-side path), poll, cancel."""
+"""Asynchronous jobs: submit a file (upload or server-side path), list, poll, cancel; optional webhook."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Optional
 
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 
-from ....model.errors import MediaError
-from ....model.media import check_image, check_video_limits, probe_video, sniff_file
-from ...core.problems import Problem, media_problem
+from ...core.problems import Problem
+from ...jobs.store import JobState
+from ..checks import check_decodable, check_file
 from ..deps import OptionsDep, RunnerDep, SettingsDep, StoreDep
-from ..examples import ERROR_RESPONSES
-from ..paths import resolve_under_root
-from ..schemas import JobPublic
-from ..uploads import save_upload
+from ..examples import JOB_DONE, JOB_QUEUED, example, problems
+from ..paths import MAX_PATH_CHARS, NO_NUL, resolve_under_root
+from ..schemas import JobList, JobPublic
+from ..uploads import PART_PREFIX, owned_name, save_upload
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+FINAL: tuple[JobState, ...] = ("done", "failed", "cancelled")
 
 
-@router.post("", status_code=202, response_model=JobPublic, responses=ERROR_RESPONSES)
-def submit_job(
+@router.post("", status_code=202, response_model=JobPublic,
+             responses={**example(202, JOB_QUEUED), **problems(400, 401, 403, 404, 413, 415, 422, 429)})
+def create_job(
+    request: Request,
     response: Response,
     settings: SettingsDep,
     store: StoreDep,
     runner: RunnerDep,
     options: OptionsDep,
-    file: Optional[UploadFile] = File(None, description="an image or video to score"),
-    path: Optional[str] = Form(None, description="or a server-side file under the allowed root"),
+    file: Optional[UploadFile] = File(None, description="an image or video to score (send this or `path`)"),
+    path: Optional[str] = Form(None, min_length=1, max_length=MAX_PATH_CHARS, pattern=NO_NUL,
+                               description="or a server-side file under the allowed root (send this or `file`)"),
+    callback_url: Optional[str] = Form(None, max_length=2048, description="POST the job here when it ends, signed (X-Unmask-Signature); "
+                                       "the host must be in the server's callback allow-list"),
 ):
     """Queue one image or video; answers 202 at once with the job's id and URL.
 
-    Poll ``GET /v1/jobs/{id}`` for state and progress; when done, its
-    ``result`` is the same record as the synchronous endpoints return.
+    The file is checked first (type, limits, that it decodes), as the
+    synchronous endpoints check it. Poll ``GET /v1/jobs/{id}`` for state and
+    progress; when done, its ``result`` is the same record as the
+    synchronous endpoints return.
     """
     if (file is None) == (path is None):
         raise Problem(422, "Invalid request", "send exactly one of: a `file` upload or a server-side `path`", "invalid-request")
+    if callback_url is not None:
+        refusal = request.app.state.callback_policy.refusal(callback_url)
+        if refusal:
+            raise Problem(422, "Invalid request", f"callback_url: {refusal}", "callback-not-allowed")
     _check_capacity(store, settings.max_queue, 1)
+    check_slots = request.app.state.check_slots
     if file is not None:
         uploads = settings.data_dir / "uploads"
         uploads.mkdir(parents=True, exist_ok=True)
-        dest = uploads / uuid.uuid4().hex
+        job_file = uuid.uuid4().hex
+        part = uploads / (owned_name(PART_PREFIX) + job_file)  # removed at the next start if this process dies
         try:
-            name, _ = save_upload(file, dest, settings.max_upload_bytes)
-            _check_media(dest, name, settings)
-        except BaseException:
-            dest.unlink(missing_ok=True)
-            raise
-        job = store.add("upload", str(dest), name, options=options)
+            name, _ = save_upload(file, part, settings.max_upload_bytes)
+            checked = check_file(part, name, settings, options, settings.max_video_seconds)
+            with check_slots:
+                check_decodable(checked, settings.max_pixels)
+            dest = uploads / job_file
+            os.replace(part, dest)
+        finally:
+            part.unlink(missing_ok=True)
+        job = store.add("upload", str(dest), name, options=options, callback_url=callback_url)
     else:
         resolved = resolve_under_root(path, settings.allowed_root)
         if not resolved.is_file():
             raise Problem(422, "Invalid request", f"{path}: a folder; use POST /v1/batches for folders", "invalid-request")
-        _check_media(resolved, path, settings)
-        job = store.add("path", str(resolved), path, options=options)
+        checked = check_file(resolved, path, settings, options, settings.max_video_seconds)
+        with check_slots:
+            check_decodable(checked, settings.max_pixels)
+        job = store.add("path", str(resolved), path, options=options, callback_url=callback_url)
     runner.notify()
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobPublic.of(job)
 
 
-@router.get("/{job_id}", response_model=JobPublic, responses={404: {"description": "No such job (problem+json)"}})
+@router.get("", response_model=JobList, responses=problems(401, 422))
+def list_jobs(
+    store: StoreDep,
+    state: Optional[JobState] = Query(None, description="only jobs in this state"),
+    limit: int = Query(50, ge=1, le=500, description="jobs per page"),
+    cursor: Optional[str] = Query(None, pattern=r"^[0-9]{1,18}$", description="the `next_cursor` of the previous page"),
+):
+    """Jobs, newest first, a page at a time (without their results: get a job for its record)."""
+    jobs = store.list_jobs(state, limit + 1, _decode_cursor(cursor))
+    more = len(jobs) > limit
+    page = jobs[:limit]
+    next_cursor = str(page[-1].seq) if more else None
+    return JobList(jobs=[JobPublic.of(j, with_result=False) for j in page], next_cursor=next_cursor)
+
+
+@router.get("/{job_id}", response_model=JobPublic, responses={**example(200, JOB_DONE), **problems(401, 404)})
 def get_job(job_id: str, store: StoreDep):
-    """State (queued, running, done, failed, cancelled), progress and, when done, the record."""
+    """State (queued, running, done, failed, cancelled), progress, the webhook's delivery and, when done, the record."""
     return JobPublic.of(_job(store, job_id))
 
 
-@router.delete("/{job_id}", status_code=202, response_model=JobPublic)
-def cancel_job(job_id: str, store: StoreDep):
+@router.delete("/{job_id}", status_code=202, response_model=JobPublic, responses=problems(401, 404, 409))
+def cancel_job(job_id: str, store: StoreDep, request: Request):
     """Cancel: a queued job at once, a running one at its next frame. 409 once it has ended."""
     job = _job(store, job_id)
-    if job.state in ("done", "failed", "cancelled"):
+    if job.state in FINAL:
         raise Problem(409, "Conflict", f"job {job_id} has already ended ({job.state})", "job-ended")
     job = store.cancel(job_id)
     assert job is not None
+    if request.app.state.callbacks is not None:
+        request.app.state.callbacks.notify()
     return JobPublic.of(job)
 
 
 def _job(store, job_id: str):
     job = store.get(job_id)
     if job is None:
-        raise Problem(404, "Not found", f"no job {job_id}", "not-found")
+        raise Problem(404, "Not found", f"no job {job_id[:64]}", "not-found")
     return job
 
 
@@ -90,13 +127,6 @@ def _check_capacity(store, max_queue: int, adding: int) -> None:
                       "queue-full", headers={"Retry-After": "30"})
 
 
-def _check_media(path, name: str, settings) -> None:
-    """Refuse at submission what would fail for sure: wrong type, bombs, too long, unreadable."""
-    try:
-        kind, _ = sniff_file(path)
-        if kind == "image":
-            check_image(path, settings.max_pixels)
-            return
-        check_video_limits(probe_video(path), settings.max_pixels, settings.max_video_seconds)
-    except MediaError as exc:
-        raise media_problem(exc, name) from exc
+def _decode_cursor(cursor: str | None) -> int | None:
+    """The position a cursor continues after (the last listed job's ``seq``)."""
+    return int(cursor) if cursor is not None else None

@@ -1,33 +1,34 @@
 """Synchronous scoring of uploaded images and videos.
 
 Every file of a request is checked (type, header, pixel and duration
-limits) before any is scored, so a bad last file fails the request at once;
-files are then decoded and scored one at a time, so memory holds one
-decoded file per request.
+limits, that it decodes; ``api.checks``) before any is scored, so a bad
+last file fails the request at once, and the pixels they decode to are
+summed against ``sync_max_request_pixels``; files are then decoded and
+scored one at a time, so memory holds one decoded file per request.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Union
 
 from fastapi import APIRouter, Depends, File, UploadFile
 
 from ....model.errors import MediaError
-from ....model.media import check_image, check_video_limits, probe_video
 from ....model.results import MediaKind, MediaResult
 from ...core import prometheus
 from ...core.problems import Problem, media_problem
+from ..checks import check_decodable, check_file, check_request_pixels
 from ..deps import OptionsDep, PredictorDep, SettingsDep, sync_slot
-from ..examples import ERROR_RESPONSES, IMAGE_EXAMPLE
+from ..examples import IMAGE_RECORD, VIDEO_RECORD, example, problems
 from ..uploads import saved_uploads
 
 router = APIRouter(prefix="/v1", tags=["scoring"], dependencies=[Depends(sync_slot)])
 TO_JOBS = "; send larger files to POST /v1/jobs"
 Records = Union[MediaResult, list[MediaResult]]
+SYNC_PROBLEMS = problems(400, 401, 413, 415, 422, 503)
 
 
-@router.post("/images", response_model=Records, responses={200: IMAGE_EXAMPLE, **ERROR_RESPONSES})
+@router.post("/images", response_model=Records, responses={**example(200, IMAGE_RECORD), **SYNC_PROBLEMS})
 def score_images(files: list[UploadFile] = File(..., description="one or more images"), *, options: OptionsDep,
                  predictor: PredictorDep, settings: SettingsDep):
     """Score uploaded images: faces with boxes, landmarks and P(fake), and one verdict per file.
@@ -38,7 +39,7 @@ def score_images(files: list[UploadFile] = File(..., description="one or more im
     return _score(files, "image", options, predictor, settings)
 
 
-@router.post("/videos", response_model=Records, responses=ERROR_RESPONSES)
+@router.post("/videos", response_model=Records, responses={**example(200, VIDEO_RECORD), **SYNC_PROBLEMS})
 def score_videos(files: list[UploadFile] = File(..., description="one or more videos"), *, options: OptionsDep,
                  predictor: PredictorDep, settings: SettingsDep):
     """Score uploaded videos (mp4, mov, webm, mkv, avi): sampled frames, face tracks, one verdict.
@@ -52,33 +53,22 @@ def score_videos(files: list[UploadFile] = File(..., description="one or more vi
 def _score(files: list[UploadFile], wanted: MediaKind, options: dict, predictor, settings) -> Records:
     _check_count(files, settings.max_files)
     with saved_uploads(files, settings.sync_max_upload_bytes, settings.tmp_dir, TO_JOBS) as saved:
+        checked = []
         for name, path, kind in saved:
             _expect(kind, wanted, name)
-            _check_limits(path, kind, name, settings)
+            checked.append(check_file(path, name, settings, options, settings.sync_max_video_seconds, TO_JOBS))
+        check_request_pixels(checked, settings.sync_max_request_pixels, TO_JOBS)
+        for file in checked:
+            check_decodable(file, settings.max_pixels)
         results = []
-        for name, path, _ in saved:
+        for file in checked:
             try:
-                results.append(predictor.predict(path, name, **options))
+                results.append(predictor.predict(file.path, file.name, **options))
             except MediaError as exc:
-                raise media_problem(exc, name) from exc
+                raise media_problem(exc, file.name) from exc
     for result in results:
         prometheus.record_result(result)
     return results[0] if len(results) == 1 else results
-
-
-def _check_limits(path: Path, kind: MediaKind, name: str, settings) -> None:
-    """Header checks before any decoding: pixels for images; pixels and the sync duration cap for videos."""
-    try:
-        if kind == "image":
-            check_image(path, settings.max_pixels)
-            return
-        info = probe_video(path)
-        check_video_limits(info, settings.max_pixels, None)
-    except MediaError as exc:
-        raise media_problem(exc, name) from exc
-    if info.duration > settings.sync_max_video_seconds:
-        detail = f"{name}: video lasts {info.duration:.1f} s, over the limit of {settings.sync_max_video_seconds:g} s{TO_JOBS}"
-        raise Problem(413, "Limit exceeded", detail, "limit_exceeded")
 
 
 def _expect(kind: MediaKind, wanted: MediaKind, name: str) -> None:

@@ -1,0 +1,78 @@
+"""The checks a file passes before any scoring, the same on the synchronous and the job routes.
+
+Type (sniffed) and header limits (pixels, duration) first, for every file
+of a request, and the pixels they would decode to summed against the
+request's budget; then that each decodes (an image in full in its native
+mode, a video's first frame): a truncated JPEG is 422 on ``/v1/images``
+and on ``/v1/jobs`` alike, and a request with one bad file is refused
+before its good files are scored. Decoding here holds one file at a time
+per request; job submissions decode under ``check_slots`` (two at once),
+so concurrent uploads cannot multiply memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...model.errors import MediaError
+from ...model.media import check_decodes, check_image, check_video_limits, probe_video, sample_indices, sniff_file
+from ...model.results import MediaKind
+from ..core.config import Settings
+from ..core.problems import Problem, media_problem
+
+
+@dataclass
+class Checked:
+    """A file that passed: what scoring will decode (``pixels``: an image's, or frame size x frames sampled)."""
+
+    name: str
+    path: Path
+    kind: MediaKind
+    pixels: int
+
+
+def check_file(path: Path, name: str, settings: Settings, options: dict, max_seconds: float, pointer: str = "") -> Checked:
+    """Raise the Problem (413, 415, 422) a file's type or header would get, or describe it (nothing is decoded).
+
+    Args:
+        path: the file on disk.
+        name: what the problem's detail calls it.
+        settings: the limits.
+        options: the request's scoring options (frames sampled count towards pixels).
+        max_seconds: the longest video this route takes.
+        pointer: a hint added to a 413 (synchronous routes point to /v1/jobs).
+    """
+    try:
+        kind, _ = sniff_file(path)
+        if kind == "image":
+            width, height = check_image(path, settings.max_pixels)
+            pixels, seconds = width * height, 0.0
+        else:
+            info = probe_video(path)
+            check_video_limits(info, settings.max_pixels, None)
+            config = settings.scoring().with_options(**options)
+            sampled = len(sample_indices(info.frame_count, info.fps, config.frames, config.sample_fps))
+            pixels, seconds = info.width * info.height * sampled, info.duration
+    except MediaError as exc:
+        raise media_problem(exc, name) from exc
+    if seconds > max_seconds:
+        raise Problem(413, "Limit exceeded", f"{name}: video lasts {seconds:.1f} s, over the limit of {max_seconds:g} s{pointer}",
+                      "limit_exceeded")
+    return Checked(name, path, kind, pixels)
+
+
+def check_decodable(checked: Checked, max_pixels: int) -> None:
+    """422 (or 413) unless the file decodes: an image in full, a video's first frame."""
+    try:
+        check_decodes(checked.path, checked.kind, max_pixels)
+    except MediaError as exc:
+        raise media_problem(exc, checked.name) from exc
+
+
+def check_request_pixels(checked: list[Checked], limit: int, pointer: str = "") -> None:
+    """413 when a request's files together would decode more than ``limit`` pixels."""
+    total = sum(c.pixels for c in checked)
+    if total > limit:
+        raise Problem(413, "Limit exceeded", f"the files of this request decode to {total} pixels, over the limit of {limit} "
+                      f"per request{pointer}", "limit_exceeded")

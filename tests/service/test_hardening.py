@@ -1,0 +1,267 @@
+"""Regression tests for the defects of the outside audit (issue 12), on the tiny random model, in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import os
+import threading
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from unmask.model.config import ScoringConfig
+from unmask.model.predictor import Predictor
+from unmask.service.core import prometheus
+from unmask.service.core.config import Settings
+from unmask.service.jobs.store import JobStore
+from unmask.service.jobs.worker import JobRunner
+from unmask.service.main import create_app
+
+PROBLEM = "application/problem+json"
+KEY = "k-123"
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_checkpoint):
+    return Predictor(tiny_checkpoint, ScoringConfig(backend="torch"))
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory, shared_data):
+    """An allowed root whose folder holds a real frame and a symlink to a file outside the root."""
+    outside = tmp_path_factory.mktemp("outside") / "secret.jpg"
+    outside.write_bytes((shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg").read_bytes())
+    root = tmp_path_factory.mktemp("root")
+    (root / "media").mkdir()
+    (root / "media" / "frame.jpg").write_bytes(outside.read_bytes())
+    (root / "media" / "link.jpg").symlink_to(outside)
+    (root / "clean").mkdir()
+    (root / "clean" / "frame.jpg").write_bytes(outside.read_bytes())
+    return root
+
+
+def _app(predictor, tmp_path, **settings):
+    base = {"data_dir": tmp_path / "data", "tmp_dir": tmp_path / "spool"} | settings
+    (tmp_path / "spool").mkdir(exist_ok=True)
+    return create_app(Settings(**base), predictor)
+
+
+@pytest.fixture
+def client(predictor, tmp_path, root):
+    with TestClient(_app(predictor, tmp_path, allowed_root=root)) as c:
+        yield c
+
+
+def _problem(response, status):
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["status"] == status
+    return response.json()
+
+
+def _png(width: int, height: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (90, 120, 150)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_a_symlink_found_in_a_batch_folder_cannot_lead_outside_the_root(client):
+    body = _problem(client.post("/v1/batches", json={"paths": ["media"]}), 403)
+    assert "link.jpg" in body["detail"]
+    assert client.post("/v1/batches", json={"paths": ["clean"]}).status_code == 202
+
+
+@pytest.mark.parametrize("route", ["/v1/jobs", "/v1/batches"])
+def test_a_long_path_is_a_4xx_not_a_500(client, route):
+    def post(path):
+        return client.post(route, data={"path": path}) if route == "/v1/jobs" else client.post(route, json={"paths": [path]})
+
+    for path in ["a" * 300, "media/" + "b" * 300 + "/x.jpg"]:  # a name longer than the file system allows: nothing there
+        assert "not a usable path" in _problem(post(path), 404)["detail"]
+    _problem(post("c" * 5000), 422)  # longer than PATH_MAX
+
+
+def test_an_unauthenticated_upload_is_refused_before_its_body_is_read(predictor, tmp_path):
+    import hashlib
+
+    app = _app(predictor, tmp_path, api_keys=[hashlib.sha256(KEY.encode()).hexdigest()])
+    reads, sent = [], []
+
+    async def receive():
+        reads.append(1)
+        return {"type": "http.request", "body": b"x" * 1024, "more_body": True}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/images", "raw_path": b"/v1/images", "query_string": b"",
+             "headers": [(b"content-type", b"multipart/form-data; boundary=x"), (b"content-length", b"20000000")],
+             "scheme": "http", "server": ("test", 80), "client": ("127.0.0.1", 1), "root_path": "", "http_version": "1.1"}
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 401 and not reads
+    with TestClient(app) as c:
+        frame = _png(64, 64)
+        assert c.post("/v1/images", files={"files": ("f.png", frame)}, headers={"X-API-Key": KEY}).status_code == 200
+        assert c.get("/healthz").status_code == 200
+
+
+def test_one_request_over_its_pixel_budget_is_413_before_decoding(predictor, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(predictor, "predict", lambda *a, **k: calls.append(a))
+    with TestClient(_app(predictor, tmp_path, sync_max_request_pixels=1_000_000)) as c:
+        files = [("files", (f"{i}.png", _png(600, 600))) for i in range(3)]  # 1.08 M pixels
+        body = _problem(c.post("/v1/images", files=files), 413)
+    assert "1080000 pixels, over the limit of 1000000 per request" in body["detail"] and "/v1/jobs" in body["detail"]
+    assert calls == []
+
+
+def test_a_bad_last_file_fails_the_request_before_any_file_is_scored(client, predictor, shared_data, bad_files, monkeypatch):
+    calls = []
+    monkeypatch.setattr(predictor, "predict", lambda *a, **k: calls.append(a))
+    clip = shared_data / "clips" / "ffpp_real_004.mp4"
+    files = [("files", (clip.name, clip.read_bytes())), ("files", ("cut.mp4", bad_files["truncated_video"].read_bytes()))]
+    assert "cut.mp4" in _problem(client.post("/v1/videos", files=files), 422)["detail"]
+    frame = shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
+    files = [("files", (frame.name, frame.read_bytes())), ("files", ("cut.jpg", bad_files["truncated_jpeg"].read_bytes()))]
+    assert "cut.jpg" in _problem(client.post("/v1/images", files=files), 422)["detail"]
+    assert calls == []
+
+
+@pytest.mark.parametrize("kind, status", [("truncated_jpeg", 422), ("truncated_video", 422), ("empty", 422), ("text", 415)])
+def test_a_bad_file_gets_the_same_answer_on_the_sync_and_job_routes(client, bad_files, kind, status):
+    path = bad_files[kind]
+    sync = client.post("/v1/images" if path.suffix == ".jpg" else "/v1/videos", files={"files": (path.name, path.read_bytes())})
+    job = client.post("/v1/jobs", files={"file": (path.name, path.read_bytes())})
+    assert _problem(sync, status)["type"] == _problem(job, status)["type"]
+    assert os.listdir(client.app.state.settings.data_dir / "uploads") == []  # a refused upload is not kept
+
+
+def test_an_unexpected_error_is_a_500_problem_with_the_request_id_logged_once(client, caplog):
+    def boom():
+        raise RuntimeError("a bug")
+
+    client.app.add_api_route("/boom", boom)
+    client.app.middleware_stack = None  # rebuilt with the new route
+    with caplog.at_level(logging.ERROR):
+        with TestClient(client.app, raise_server_exceptions=False) as c:
+            r = c.get("/boom", headers={"X-Request-ID": "req-500"})
+    body = _problem(r, 500)
+    assert r.headers["x-request-id"] == "req-500" and "a bug" not in body["detail"]
+    errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is not None
+
+
+def test_a_500_keeps_the_connection_open(predictor, tmp_path):
+    """On a real uvicorn: the keep-alive connection that got a 500 serves the next request."""
+    import http.client
+
+    import uvicorn
+
+    app = _app(predictor, tmp_path)
+
+    def boom():
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/boom", boom)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/boom")
+        first = conn.getresponse()
+        assert first.status == 500 and first.getheader("x-request-id")
+        first.read()
+        conn.request("GET", "/healthz")  # same socket
+        assert conn.getresponse().status == 200
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_a_chunked_body_over_the_limit_is_413(predictor, tmp_path):
+    with TestClient(_app(predictor, tmp_path, sync_max_upload_mb=0.5)) as c:
+        def chunks():
+            yield b"--x\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.jpg\"\r\n\r\n"
+            for _ in range(40):
+                yield b"\xff" * 65536
+            yield b"\r\n--x--\r\n"
+
+        r = c.post("/v1/images", content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"})
+        assert "over the limit of 524288 bytes" in _problem(r, 413)["detail"]
+
+
+def test_healthz_at_once_and_readyz_503_until_the_model_is_loaded(predictor, tmp_path, monkeypatch):
+    release = threading.Event()
+
+    def slow_load(settings):
+        release.wait(30)
+        return predictor
+
+    monkeypatch.setattr("unmask.service.lifespan.load_predictor", slow_load)
+    with TestClient(create_app(Settings(data_dir=tmp_path))) as c:
+        assert c.get("/healthz").status_code == 200
+        r = c.get("/readyz")
+        _problem(r, 503)
+        assert int(r.headers["retry-after"]) > 0
+        _problem(c.post("/v1/images", files={"files": ("a.png", _png(64, 64))}), 503)
+        release.set()
+        deadline = time.monotonic() + 10
+        while c.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+
+def test_metrics_labels_are_bounded(client):
+    client.request("FOO", "/v1/images")
+    client.get("/docs")
+    client.get("/openapi.json")
+    client.get("/v1/jobs/abc")
+    labels = {tuple(s.labels.values()) for m in prometheus.REGISTRY.collect() if m.name == "unmask_requests" for s in m.samples}
+    routes = {r for _, r, _ in labels}
+    methods = {m for m, _, _ in labels}
+    assert {"/docs", "/openapi.json", "/v1/jobs/{job_id}"} <= routes
+    assert "FOO" not in methods and "other" in methods
+
+
+def test_405_says_which_methods_are_allowed(client):
+    r = client.put("/v1/images")
+    _problem(r, 405)
+    assert r.headers["allow"] == "POST"
+
+
+def test_leftovers_of_killed_processes_are_removed_at_start(predictor, tmp_path):
+    spool, uploads = tmp_path / "spool", tmp_path / "data" / "uploads"
+    uploads.mkdir(parents=True)
+    spool.mkdir()
+    dead = 2**22 + 12345  # above pid_max's default: no such process
+    (spool / f"unmask-{dead}-abc").mkdir()
+    (spool / f"unmask-{dead}-abc" / "0").write_bytes(b"x")
+    (spool / f"unmask-{os.getpid()}-live").mkdir()  # a live process's request
+    (uploads / f"part-{dead}-0c6f").write_bytes(b"x")
+    with TestClient(_app(predictor, tmp_path)):
+        pass
+    assert sorted(p.name for p in spool.iterdir()) == [f"unmask-{os.getpid()}-live"]
+    assert list(uploads.iterdir()) == []
+
+
+def test_a_clean_shutdown_re_queues_the_running_job_without_an_attempt(predictor, tmp_path, shared_data):
+    store = JobStore(tmp_path / "jobs.db")
+    job = store.add("path", str(shared_data / "clips" / "ffpp_real_004.mp4"), "clip.mp4")
+    runner = JobRunner(store, predictor, poll_s=0.05)
+    runner.start()
+    deadline = time.monotonic() + 60
+    while store.get(job.id).progress_done < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    runner.stop()
+    stopped = store.get(job.id)
+    assert stopped.state == "queued" and stopped.attempts == 0
+    assert store.recover(max_attempts=1) == (0, 0)
+    store.close()
