@@ -1,0 +1,32 @@
+"""Crops re-cut as the service cuts faces: a loose crop and a tight crop of one face come out alike."""
+
+import cv2
+import numpy as np
+from unmask.model.config import ModelConfig
+from unmask.training.align import AlignedLoader
+from unmask.training.cache import build_cache, read_rgb
+from unmask.training.datasets import dfdc_records
+
+
+def test_loose_and_tight_crops_of_a_face_are_cut_alike(data_dir, tmp_path):
+    loader = AlignedLoader(ModelConfig("lite0", 128))
+    rec = next(r for r in dfdc_records(data_dir, "val") if r.label == 0)
+    tight = read_rgb(rec.path)
+    side = tight.shape[0]
+    loose = cv2.copyMakeBorder(tight, side // 2, side // 2, side // 2, side // 2, cv2.BORDER_REFLECT_101)  # a 2x looser crop
+    cv2.imwrite(str(tmp_path / "loose.png"), cv2.cvtColor(loose, cv2.COLOR_RGB2BGR))
+    a, b = loader(rec.path, 128), loader(str(tmp_path / "loose.png"), 128)
+    assert a.shape == b.shape == (128, 128, 3) and loader.misses == 0
+    plain_loose = cv2.resize(loose, (128, 128), interpolation=cv2.INTER_AREA)
+    assert np.abs(a.astype(int) - b.astype(int)).mean() < 0.5 * np.abs(a.astype(int) - plain_loose.astype(int)).mean()
+
+
+def test_no_face_is_used_as_given_and_counted(tmp_path):
+    flat = np.full((96, 96, 3), 90, np.uint8)
+    cv2.imwrite(str(tmp_path / "flat.png"), flat)
+    loader = AlignedLoader(ModelConfig("lite0", 64))
+    cache = build_cache([str(tmp_path / "flat.png")], 64, tmp_path / "c", load=loader, variant=loader.variant)
+    assert cache.misses == 1 and (cache[str(tmp_path / "flat.png")] == 90).all()
+    again = build_cache([str(tmp_path / "flat.png")], 64, tmp_path / "c", load=AlignedLoader(ModelConfig("lite0", 64)),
+                        variant=loader.variant)
+    assert again.misses == 1  # read back from the cache's index
