@@ -202,7 +202,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def _write_calibrated(args, path, info, model, new_config, summary, checkpoint_paths, save_checkpoint) -> Path:
     """The checkpoint's own JSON (``--in-place``) or a calibrated copy gets the new threshold or temperature."""
-    calibration = {k: v for k, v in summary.items() if k != "after"}
+    calibration = dict(summary)  # "after": the figures as served with the new setting (the slow quality test pins them)
     if args.in_place:
         meta_path = checkpoint_paths(path)[1]
         data = json.loads(meta_path.read_text())

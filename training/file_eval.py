@@ -1,11 +1,13 @@
 """Score every file of a labels CSV (images and videos) and compare aggregations.
 
-    python -m unmask.training.file_eval ../shared/data/labels.csv [--model NAME] [--frames 32] [--out report.json]
+    python -m unmask.training.file_eval ../shared/data/labels.csv [--model NAME] [--frames 32] [--out report.json] [--pin]
 
 Each file is scored once; the file score under each aggregation strategy
 (mean, max, confident) is recomputed from the same per-face scores and
 tracks, so the strategies are compared on identical inputs. Prints a markdown
-table (for model cards) and writes a JSON report.
+table (for model cards) and writes a JSON report. ``--pin`` writes each file's
+served score and verdict into the checkpoint's JSON (``metrics.shared_files``),
+which the slow quality test holds later versions of the code to.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 from pathlib import Path
 
 from ..model.aggregation import get_strategy, list_strategies
+from ..model.checkpoint import checkpoint_paths
 from ..model.config import ScoringConfig
 from ..model.predictor import Predictor
 from ..model.results import MediaResult
@@ -51,6 +54,8 @@ def evaluate_files(predictor: Predictor, labels_csv: Path) -> dict:
                 "faces": result.face_count,
                 "tracks": len(result.tracks),
                 "seconds": round(result.timings_ms.get("total", 0.0) / 1000, 2),
+                "score": result.score,
+                "verdict": result.label,
                 **{s: file_score(result, s) for s in list_strategies()},
             }
         )
@@ -67,11 +72,13 @@ def evaluate_files(predictor: Predictor, labels_csv: Path) -> dict:
 
 def markdown(report: dict) -> str:
     strategies = list_strategies()
-    lines = ["| file | label | status | faces | " + " | ".join(strategies) + " |", "|---|---|---|---|" + "---|" * len(strategies)]
+    lines = ["| file | label | status | faces | verdict | " + " | ".join(strategies) + " |",
+             "|---|---|---|---|---|" + "---|" * len(strategies)]
     for f in report["files"]:
         cells = [f"{f[s]:.3f}" if f[s] is not None else "-" for s in strategies]
         label = f["label"] + (f" ({f['manipulation']})" if f["manipulation"] else "")
-        lines.append(f"| {f['path']} | {label} | {f['status']} | {f['faces']} | " + " | ".join(cells) + " |")
+        verdict = f["verdict"] or "-"
+        lines.append(f"| {f['path']} | {label} | {f['status']} | {f['faces']} | {verdict} | " + " | ".join(cells) + " |")
     if "by_strategy" in report:
         lines.append("")
         lines.append("| aggregation | AUC over these files | log-loss |")
@@ -88,11 +95,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--frames", type=int, default=ScoringConfig.frames)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--pin", action="store_true", help="write the scores and verdicts into the checkpoint's JSON")
     args = parser.parse_args(argv)
-    report = evaluate_files(Predictor(args.model, ScoringConfig(frames=args.frames)), args.labels)
+    predictor = Predictor(args.model, ScoringConfig(frames=args.frames))
+    report = evaluate_files(predictor, args.labels)
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
+    if args.pin:
+        pin(predictor, report)
     print(markdown(report))
+
+
+def pin(predictor: Predictor, report: dict) -> None:
+    """Record each file's served score and verdict in the checkpoint's JSON (``metrics.shared_files``)."""
+    meta_path = checkpoint_paths(predictor.weights_path)[1]
+    data = json.loads(meta_path.read_text())
+    files = [{"path": f["path"], "label": f["label"], "score": f["score"], "verdict": f["verdict"]} for f in report["files"]]
+    data.setdefault("metrics", {})["shared_files"] = {"frames": report["frames"], "files": files}
+    meta_path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 if __name__ == "__main__":
