@@ -115,6 +115,20 @@ def save_checkpoint(path: str | Path, model: nn.Module, info: CheckpointInfo, ha
     return weights_path
 
 
+def update_metadata(path: str | Path, config: dict | None = None, **metrics) -> Path:
+    """Rewrite a checkpoint's JSON in place: its ``config`` (when given) and the given ``metrics`` keys.
+
+    The weights are not touched; every other key is kept as written.
+    """
+    _, meta_path = checkpoint_paths(path)
+    data = json.loads(meta_path.read_text())
+    if config is not None:
+        data["config"] = config
+    data.setdefault("metrics", {}).update(metrics)
+    meta_path.write_text(json.dumps(data, indent=2) + "\n")
+    return meta_path
+
+
 def read_info(path: str | Path) -> CheckpointInfo:
     """Read and validate only the JSON metadata."""
     _, meta_path = checkpoint_paths(path)

@@ -143,7 +143,7 @@ def run_eval(args: argparse.Namespace) -> int:
     _import("eval")
     import torch
 
-    from ..model.checkpoint import checkpoint_paths, load_checkpoint, resolve_checkpoint, save_checkpoint
+    from ..model.checkpoint import load_checkpoint, resolve_checkpoint
     from ..model.tta import tta_probability
     from .calibration import fit_temperature, pick_threshold, threshold_for_fpr
     from .datasets import dfdc_records, manifest_records, shared_data_dir, split_records
@@ -188,7 +188,7 @@ def run_eval(args: argparse.Namespace) -> int:
                        "accuracy_at_threshold": float(((probs >= threshold) == (labels == 1)).mean()),
                        "fpr_at_threshold": float((probs[labels == 0] >= threshold).mean()),
                        "tpr_at_threshold": float((probs[labels == 1] >= threshold).mean())}
-        target = _write_calibrated(args, path, info, model, new_config, summary, checkpoint_paths, save_checkpoint)
+        target = _write_calibrated(args, path, info, model, new_config, summary)
         report_["calibration"] = {**summary, "written_to": str(target)}
         log.info("%s calibration written to %s", args.calibrate, target)
     text = json.dumps(report_, indent=2)
@@ -200,16 +200,13 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_calibrated(args, path, info, model, new_config, summary, checkpoint_paths, save_checkpoint) -> Path:
+def _write_calibrated(args, path, info, model, new_config, summary) -> Path:
     """The checkpoint's own JSON (``--in-place``) or a calibrated copy gets the new threshold or temperature."""
+    from ..model.checkpoint import save_checkpoint, update_metadata
+
     calibration = dict(summary)  # "after": the figures as served with the new setting (the slow quality test pins them)
     if args.in_place:
-        meta_path = checkpoint_paths(path)[1]
-        data = json.loads(meta_path.read_text())
-        data["config"] = new_config.to_dict()
-        data.setdefault("metrics", {})["calibration"] = calibration
-        meta_path.write_text(json.dumps(data, indent=2) + "\n")
-        return meta_path
+        return update_metadata(path, new_config.to_dict(), calibration=calibration)
     base = Path(args.out).parent if args.out != "-" else Path.cwd()
     stem = Path(args.save_as) if args.save_as else base / f"{info.name}-calibrated"
     info.config = new_config

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from ..model.aggregation import get_strategy, list_strategies
-from ..model.checkpoint import checkpoint_paths
+from ..model.checkpoint import update_metadata
 from ..model.config import ScoringConfig
 from ..model.predictor import Predictor
 from ..model.results import MediaResult
@@ -108,11 +108,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def pin(predictor: Predictor, report: dict) -> None:
     """Record each file's served score and verdict in the checkpoint's JSON (``metrics.shared_files``)."""
-    meta_path = checkpoint_paths(predictor.weights_path)[1]
-    data = json.loads(meta_path.read_text())
     files = [{"path": f["path"], "label": f["label"], "score": f["score"], "verdict": f["verdict"]} for f in report["files"]]
-    data.setdefault("metrics", {})["shared_files"] = {"frames": report["frames"], "files": files}
-    meta_path.write_text(json.dumps(data, indent=2) + "\n")
+    update_metadata(predictor.weights_path, shared_files={"frames": report["frames"], "files": files})
 
 
 if __name__ == "__main__":

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -11,6 +12,7 @@ from unmask.model.checkpoint import (
     read_info,
     resolve_checkpoint,
     save_checkpoint,
+    update_metadata,
 )
 
 
@@ -88,3 +90,15 @@ def test_default_resolves_to_a_bundled_checkpoint():
     info = read_info(path)
     assert info.metrics, "the bundled model records its measured metrics"
     assert path.stat().st_size < 50 * 1024 * 1024
+
+
+def test_update_metadata_rewrites_config_and_named_metrics_only(tmp_path):
+    model, path = _save(tmp_path, metrics={"history": [1, 2], "calibration": {"old": True}})
+    weights = path.read_bytes()
+    config = dataclasses.replace(read_info(path).config, temperature=0.8).to_dict()
+    update_metadata(path, config, calibration={"temperature": 0.8})
+    update_metadata(path, shared_files={"frames": 32, "files": []})
+    info = read_info(path)
+    assert info.config.temperature == 0.8 and info.name == "t"
+    assert info.metrics == {"history": [1, 2], "calibration": {"temperature": 0.8}, "shared_files": {"frames": 32, "files": []}}
+    assert path.read_bytes() == weights
