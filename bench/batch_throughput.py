@@ -49,7 +49,7 @@ def main() -> None:
         "crops": dfdc + utk,
     }
     files = [p for paths in groups.values() for p in paths]
-    before = dict(detect_every=1, decode_ahead=0, detect_threads=torch.get_num_threads())  # detection before issue 14
+    before = dict(detect_every=1, decode_ahead=0, detect_threads=torch.get_num_threads(), fast_mtcnn=False)  # detection before issue 14
     after = Predictor(config=ScoringConfig(device="cpu", frames=args.frames))
     predictors = {"before": Predictor(config=ScoringConfig(device="cpu", frames=args.frames, **before)), "after": after}
     for predictor in predictors.values():

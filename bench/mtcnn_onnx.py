@@ -1,14 +1,16 @@
-"""MTCNN's three nets under ONNX Runtime vs eager PyTorch, alone and inside detection, one run.
+"""MTCNN three ways, alone and inside detection, one run: facenet-pytorch as shipped,
+unmask's (``fast_mtcnn``: channels-last torch nets, integral-image pyramid and
+crops), and unmask's with the nets under ONNX Runtime.
 
     python bench/mtcnn_onnx.py [--frames 8] [--threads 1]
 
 Exports facenet-pytorch's PNet (dynamic size), RNet and ONet to ONNX (in a
 temporary folder), checks their outputs against torch, then times:
 
-- each net alone on typical inputs (a 384x216 pyramid level, 40 RNet crops, 8 ONet crops);
+- each net alone on typical inputs (a 384x216 pyramid level, 40 RNet crops,
+  8 ONet crops): torch in its default layout, in channels-last, and ORT;
 - whole detections on sampled frames of the shared clips: full-frame passes
-  and region passes (as model.face_tracking runs them), with torch nets and
-  with ONNX Runtime nets swapped in (same glue code).
+  and region passes (as model.face_tracking runs them) for the three.
 
 Both run on ``--threads`` threads (torch intra-op and ORT intra-op), the
 detector's setting. Prints wall and process CPU milliseconds.
@@ -17,6 +19,7 @@ detector's setting. Prints wall and process CPU milliseconds.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import tempfile
@@ -89,11 +92,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = ScoringConfig(detect_threads=args.threads)
-    with_torch, with_ort = FaceDetector(config), FaceDetector(config)
+    shipped = FaceDetector(dataclasses.replace(config, fast_mtcnn=False))
+    fast, with_ort = FaceDetector(config), FaceDetector(config)
     folder = Path(tempfile.mkdtemp(prefix="unmask-mtcnn-"))
     report: dict = {"threads": args.threads, "nets": {}}
     for name, shape in SHAPES.items():
-        net = getattr(with_torch._mtcnn, name)
+        net, channels_last = getattr(shipped._mtcnn, name), getattr(fast._mtcnn, name)
         replacement = OrtNet(export(net, name, folder), args.threads)
         setattr(with_ort._mtcnn, name, replacement)
         x = torch.randn(*shape)
@@ -101,16 +105,18 @@ def main() -> None:
             reference, got = net(x), replacement(x)
             report["nets"][name] = {
                 "input": list(shape),
-                "max_abs_diff": float(max((a - b).abs().max() for a, b in zip(reference, got))),
+                "ort_max_abs_diff": float(max((a - b).abs().max() for a, b in zip(reference, got))),
                 "torch": clock(lambda n=net, x=x: n(x), 30),
+                "torch_channels_last": clock(lambda n=channels_last, x=x: n(x), 30),
                 "onnxruntime": clock(lambda r=replacement, x=x: r(x), 30),
             }
     frames = [f.image for clip in sorted((args.data / "clips").glob("*.mp4")) for f in read_video(clip, args.frames)]
     by_clip = [frames[i : i + args.frames] for i in range(0, len(frames), args.frames)]
-    runs = {"torch": [], "onnxruntime": []}
+    detectors = {"facenet_pytorch": shipped, "unmask": fast, "unmask_onnxruntime": with_ort}
+    runs: dict = {name: [] for name in detectors}
     for clip_frames in by_clip:  # alternating per clip: same load
-        runs["torch"].append(detections(with_torch, clip_frames))
-        runs["onnxruntime"].append(detections(with_ort, clip_frames))
+        for name, detector in detectors.items():
+            runs[name].append(detections(detector, clip_frames))
     report["detection"] = {k: {m: round(float(np.mean([r[m] for r in v])), 1) for m in v[0]} for k, v in runs.items()}
     print(json.dumps(report, indent=2))
 

@@ -161,7 +161,7 @@ def main() -> None:
     base = dict(device="cpu", frames=args.frames)
     fast = Predictor(args.model, ScoringConfig(**base, backend="onnx", **parse_sets(args.set)))
     # Before issue 14: full detection on every frame, no decoding ahead, MTCNN on torch's default threads.
-    today = dict(detect_every=1, adaptive_min_face=0.0, decode_ahead=0, detect_threads=torch.get_num_threads())
+    today = dict(detect_every=1, region_min_face=0.0, decode_ahead=0, detect_threads=torch.get_num_threads(), fast_mtcnn=False)
     full = Predictor(args.model, ScoringConfig(**base, backend="onnx", **today))
     naive = None
     if not args.no_naive:

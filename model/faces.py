@@ -62,6 +62,10 @@ class FaceDetector:
         self.max_faces = config.max_faces
         self.threads = config.detect_threads
         self._mtcnn = MTCNN(keep_all=True, device=torch.device(device), post_process=False, min_face_size=config.detect_min_face)
+        self.fast = config.fast_mtcnn
+        if self.fast:  # torch's CPU max pooling is ~10x faster in channels-last layout (outputs within 1e-6)
+            for net in (self._mtcnn.pnet, self._mtcnn.rnet, self._mtcnn.onet):
+                net.to(memory_format=torch.channels_last)
 
     def detect(self, image: np.ndarray, min_face: float | None = None) -> list[DetectedFace]:
         """Faces in one RGB uint8 image (H, W, 3), most confident first.
@@ -70,16 +74,6 @@ class FaceDetector:
         (None, or anything under ``detect_min_face``: ``detect_min_face``).
         """
         return self.detect_scaled(*self.downscale(image), min_face=min_face)
-
-    def detect_many(self, images: list[np.ndarray]) -> list[list[DetectedFace]]:
-        """Faces in several images; same-sized images go to MTCNN as one batch."""
-        if not images:
-            return []
-        scaled, factors = zip(*(self.downscale(img) for img in images), strict=True)
-        if len({s.shape for s in scaled}) == 1 and len(scaled) > 1 and self._fits(scaled[0], self.min_face):
-            found = self._mtcnn_detect(np.stack(scaled), self.min_face)
-            return [self._to_faces(boxes, points, f) for (boxes, points), f in zip(found, factors, strict=True)]
-        return [self.detect_scaled(s, f) for s, f in zip(scaled, factors, strict=True)]
 
     def downscale(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         """The copy MTCNN sees (longer side at most ``max_side``) and its scale factor."""
@@ -104,28 +98,28 @@ class FaceDetector:
         min_face = max(float(self.min_face), min_face or 0.0)
         if not self._fits(small, min_face):
             return []
-        (boxes, points), = self._mtcnn_detect(small[None], min_face)
+        with torch.inference_mode(), torch_threads(self.threads):
+            if self.fast:  # the whole image as one region: what detect_face computes, 1.4x faster
+                boxes, points = detect_in_regions(self._mtcnn, small, [(0, 0, small.shape[1], small.shape[0])], min_face)
+            else:
+                m = self._mtcnn
+                (boxes,), (points,) = detect_face(np.ascontiguousarray(small[None]), min_face, m.pnet, m.rnet, m.onet, m.thresholds, m.factor, m.device)
         return self._to_faces(boxes, points, factor, origin)
 
-    def detect_regions(self, small: np.ndarray, factor: float, regions: list[Region], min_face: float | None = None) -> list[DetectedFace]:
+    def detect_regions(
+        self, small: np.ndarray, factor: float, regions: list[Region], region_min_faces: list[float] | None = None
+    ) -> list[DetectedFace]:
         """Faces inside ``regions`` (x1, y1, x2, y2 in the copy's pixels) of a downscaled copy, in original pixels.
 
         What a full-copy ``detect_scaled`` finds there, at a fraction of the
-        cost (see model.mtcnn_regions).
+        cost (see model.mtcnn_regions); ``region_min_faces`` (copy pixels, one
+        per region) skips the pyramid levels for faces smaller than that there.
         """
-        min_face = max(float(self.min_face), min_face or 0.0)
-        if not regions or not self._fits(small, min_face):
+        if not regions or not self._fits(small, self.min_face):
             return []
         with torch.inference_mode(), torch_threads(self.threads):
-            boxes, points = detect_in_regions(self._mtcnn, small, regions, min_face)
+            boxes, points = detect_in_regions(self._mtcnn, small, regions, float(self.min_face), region_min_faces)
         return self._to_faces(boxes, points, factor)
-
-    def _mtcnn_detect(self, batch: np.ndarray, min_face: float) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(boxes with probability as a fifth column, landmarks) per image of an (N, H, W, 3) batch."""
-        m = self._mtcnn
-        with torch.inference_mode(), torch_threads(self.threads):
-            boxes, points = detect_face(np.ascontiguousarray(batch), min_face, m.pnet, m.rnet, m.onet, m.thresholds, m.factor, m.device)
-        return list(zip(boxes, points, strict=True))
 
     @staticmethod
     def _fits(image: np.ndarray, min_face: float) -> bool:

@@ -235,14 +235,16 @@ class Predictor:
         prepared.timings["decode"] = decode_ms
         crop, size = self.model_config.crop, self.model_config.input_size
         follower = FaceFollower(self.detector, config)
-        frames = _timed(frames, prepared.timings, "decode")
+        # The detector's downscaled copy is made with the frame ("decode"), in the
+        # decoder's thread when decoding ahead: that thread has time to spare.
+        scaled = _timed(_with_copy(frames, self.detector), prepared.timings, "decode")
         if decoding and config.decode_ahead:
-            frames = in_background(frames, config.decode_ahead, name="unmask-decode")
-        with contextlib.closing(frames):  # a cancelled or failed file stops its decoder at once
-            for frame in frames:
+            scaled = in_background(scaled, config.decode_ahead, name="unmask-decode")
+        with contextlib.closing(scaled):  # a cancelled or failed file stops its decoder at once
+            for frame, small, factor in scaled:
                 t0 = time.perf_counter()
                 with self._detect_lock:
-                    faces = follower.find(frame.image)
+                    faces = follower.find_scaled(small, factor)
                 prepared.timings["detect"] += (time.perf_counter() - t0) * 1000
                 prepared.crops.extend(crop_face(frame.image, f.box, crop, size) for f in faces)
                 prepared.frames.append((frame.index, frame.time, faces))
@@ -363,6 +365,18 @@ def _timed(items: Iterable[T], timings: dict[str, float], stage: str) -> Iterato
 
 
 _END = object()
+
+
+def _with_copy(frames: Iterable[Frame], detector: FaceDetector) -> Iterator[tuple[Frame, np.ndarray, float]]:
+    """Each frame with the copy the detector searches and its scale factor."""
+    iterator = iter(frames)
+    try:
+        for frame in iterator:
+            yield (frame, *detector.downscale(frame.image))
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
 
 
 def _guess_kind(source: Source) -> MediaKind:

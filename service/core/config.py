@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     warmup: bool = True
     # speed (see ScoringConfig): detection on fewer pixels, decoding ahead
     detect_every: int = Field(DEFAULTS.detect_every, ge=1, description="full-frame face detection on every N-th sampled frame; regions around faces between")
-    adaptive_min_face: float = Field(DEFAULTS.adaptive_min_face, ge=0, lt=1, description="MTCNN's smallest face as this fraction of the smallest found (0: off)")
+    region_min_face: float = Field(DEFAULTS.region_min_face, ge=0, lt=1, description="in the region around a followed face, MTCNN looks for faces of at least this fraction of its size (0: down to detect_min_face)")
     decode_ahead: int = Field(DEFAULTS.decode_ahead, ge=0, description="video frames decoded ahead of detection in a second thread")
 
     # network
@@ -113,7 +113,7 @@ class Settings(BaseSettings):
         return ScoringConfig(frames=self.frames, sample_fps=self.sample_fps, aggregation=self.aggregation,
                              backend=self.backend, device=self.device, max_pixels=self.max_pixels,
                              max_duration=self.max_video_seconds, detect_every=self.detect_every,
-                             adaptive_min_face=self.adaptive_min_face, decode_ahead=self.decode_ahead)
+                             region_min_face=self.region_min_face, decode_ahead=self.decode_ahead)
 
     @property
     def max_upload_bytes(self) -> int:

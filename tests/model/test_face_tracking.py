@@ -88,7 +88,7 @@ def test_every_frame_in_full_when_detect_every_is_one(clip_frames, detector):
     assert follower.searches == {"full": 3}
 
 
-@pytest.mark.parametrize("field, value", [("detect_every", 0), ("track_margin", -1.0), ("adaptive_min_face", 1.0), ("decode_ahead", -1)])
+@pytest.mark.parametrize("field, value", [("detect_every", 0), ("track_margin", -1.0), ("region_min_face", 1.0), ("decode_ahead", -1)])
 def test_bad_tracking_knobs_are_refused(field, value):
     with pytest.raises(ValueError, match=field):
         ScoringConfig(**{field: value})
@@ -96,10 +96,13 @@ def test_bad_tracking_knobs_are_refused(field, value):
 
 @pytest.mark.slow
 def test_a_clip_scored_with_regions_gives_the_record_of_full_detection(tiny_checkpoint, shared_data):
-    """The predictor's record (boxes, face scores, file score) is the same with and without regions."""
+    """On a one-person clip the predictor's record (boxes, face scores, file score) is the same with and without regions.
+
+    (A newcomer is found at the next full pass: bench/score_video.py measures that recall.)
+    """
     from unmask.model.predictor import Predictor
 
-    clip = shared_data / "clips" / "ffpp_real_004.mp4"
+    clip = shared_data / "clips" / "ffpp_real_634.mp4"
     fast = Predictor(tiny_checkpoint, ScoringConfig(device="cpu", frames=8))
     full = Predictor(tiny_checkpoint, ScoringConfig(device="cpu", frames=8, detect_every=1, decode_ahead=0), detector=fast.detector)
     prepared = fast.prepare(clip)
@@ -110,3 +113,22 @@ def test_a_clip_scored_with_regions_gives_the_record_of_full_detection(tiny_chec
         for x, y in zip(fa.faces, fb.faces):
             assert x.box == y.box and x.score == pytest.approx(y.score, abs=1e-4)
     assert a.score == pytest.approx(b.score, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_fast_mtcnn_finds_what_facenet_pytorch_finds(shared_data):
+    """unmask's full pass (integral-image pyramid and crops, channels-last nets) against
+    facenet-pytorch's detect_face, on frames of clips of three sizes: same boxes and points."""
+    fast, shipped = FaceDetector(ScoringConfig()), FaceDetector(ScoringConfig(fast_mtcnn=False))
+    assert fast._mtcnn.rnet.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    found = 0
+    for name in ("dfdc_real_lynaeydofd.mp4", "ffpp_real_004.mp4", "ffpp_real_519.mp4"):
+        for frame in read_video(shared_data / "clips" / name, frames=3):
+            a, b = fast.detect(frame.image), shipped.detect(frame.image)
+            assert len(a) == len(b)
+            for x, y in zip(a, b):
+                np.testing.assert_allclose(x.box, y.box, atol=0.01)
+                np.testing.assert_allclose(x.landmarks, y.landmarks, atol=0.01)
+                assert x.probability == pytest.approx(y.probability, abs=1e-5)
+            found += len(a)
+    assert found >= 9
