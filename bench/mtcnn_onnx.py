@@ -10,7 +10,8 @@ temporary folder), checks their outputs against torch, then times:
 - each net alone on typical inputs (a 384x216 pyramid level, 40 RNet crops,
   8 ONet crops): torch in its default layout, in channels-last, and ORT;
 - whole detections on sampled frames of the shared clips: full-frame passes
-  and region passes (as model.face_tracking runs them) for the three.
+  and region passes (as model.face_tracking runs them) for the three;
+- and whether unmask's full passes find the boxes facenet-pytorch's do.
 
 Both run on ``--threads`` threads (torch intra-op and ORT intra-op), the
 detector's setting. Prints wall and process CPU milliseconds.
@@ -84,6 +85,18 @@ def detections(detector: FaceDetector, frames: list[np.ndarray]) -> dict:
             "region_pass_cpu_ms": round(regions["cpu_ms"] / (len(frames) - 1), 1)}
 
 
+def box_agreement(a: FaceDetector, b: FaceDetector, frames: list[np.ndarray]) -> dict:
+    """Full passes of two detectors on the same frames: frames whose face counts differ, largest box difference (px)."""
+    differ, worst = 0, 0.0
+    for frame in frames:
+        x, y = a.detect(frame), b.detect(frame)
+        if len(x) != len(y):
+            differ += 1
+            continue
+        worst = max([worst, *(float(np.abs(p.box - q.box).max()) for p, q in zip(x, y))])
+    return {"frames": len(frames), "face_counts_differ": differ, "max_box_diff_px": round(worst, 4)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=8, help="sampled frames per clip")
@@ -118,6 +131,7 @@ def main() -> None:
         for name, detector in detectors.items():
             runs[name].append(detections(detector, clip_frames))
     report["detection"] = {k: {m: round(float(np.mean([r[m] for r in v])), 1) for m in v[0]} for k, v in runs.items()}
+    report["unmask_vs_facenet_pytorch"] = box_agreement(fast, shipped, frames)
     print(json.dumps(report, indent=2))
 
 

@@ -132,3 +132,19 @@ def test_fast_mtcnn_finds_what_facenet_pytorch_finds(shared_data):
                 assert x.probability == pytest.approx(y.probability, abs=1e-5)
             found += len(a)
     assert found >= 9
+
+
+@pytest.mark.slow
+def test_a_region_skips_the_levels_for_faces_far_smaller_than_its_own(clip_frames, detector):
+    """region_min_face: the followed face is still found, with the full pass's box; a floor
+    above the face's size skips the levels that find it."""
+    small, _ = detector.downscale(clip_frames[0])
+    full = detector.detect_scaled(small, 1.0)
+    assert len(full) == 1
+    x1, y1, x2, y2 = full[0].box
+    side = max(x2 - x1, y2 - y1)
+    region = [(max(0, int(x1 - side)), max(0, int(y1 - side)), min(small.shape[1], int(x2 + side)), min(small.shape[0], int(y2 + side)))]
+    floored = detector.detect_regions(small, 1.0, region, [0.5 * full[0].size])
+    assert len(floored) == 1
+    np.testing.assert_allclose(floored[0].box, full[0].box, atol=1e-3)
+    assert detector.detect_regions(small, 1.0, region, [3.0 * full[0].size]) == []
