@@ -67,13 +67,9 @@ class FaceDetector:
             for net in (self._mtcnn.pnet, self._mtcnn.rnet, self._mtcnn.onet):
                 net.to(memory_format=torch.channels_last)
 
-    def detect(self, image: np.ndarray, min_face: float | None = None) -> list[DetectedFace]:
-        """Faces in one RGB uint8 image (H, W, 3), most confident first.
-
-        ``min_face``: MTCNN's smallest face in pixels of the downscaled copy
-        (None, or anything under ``detect_min_face``: ``detect_min_face``).
-        """
-        return self.detect_scaled(*self.downscale(image), min_face=min_face)
+    def detect(self, image: np.ndarray) -> list[DetectedFace]:
+        """Faces in one RGB uint8 image (H, W, 3), most confident first."""
+        return self.detect_scaled(*self.downscale(image))
 
     def downscale(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         """The copy MTCNN sees (longer side at most ``max_side``) and its scale factor."""
@@ -84,27 +80,17 @@ class FaceDetector:
         small = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
         return small, factor
 
-    def detect_scaled(
-        self, small: np.ndarray, factor: float, min_face: float | None = None, origin: tuple[int, int] = (0, 0)
-    ) -> list[DetectedFace]:
-        """Faces in a downscaled copy, or in a region of it, in original-image pixels.
-
-        Args:
-            small: the copy (from ``downscale``) or a region cut from it.
-            factor: the copy's scale factor (original pixels x factor).
-            min_face: MTCNN's smallest face in the copy's pixels; at least ``detect_min_face``.
-            origin: (x, y) of the region's top-left corner in the copy.
-        """
-        min_face = max(float(self.min_face), min_face or 0.0)
-        if not self._fits(small, min_face):
+    def detect_scaled(self, small: np.ndarray, factor: float) -> list[DetectedFace]:
+        """Faces in a downscaled copy (from ``downscale``; ``factor``: its scale), in original-image pixels."""
+        if not self._fits(small, self.min_face):
             return []
         with torch.inference_mode(), torch_threads(self.threads):
             if self.fast:  # the whole image as one region: what detect_face computes, 1.4x faster
-                boxes, points = detect_in_regions(self._mtcnn, small, [(0, 0, small.shape[1], small.shape[0])], min_face)
+                boxes, points = detect_in_regions(self._mtcnn, small, [(0, 0, small.shape[1], small.shape[0])], float(self.min_face))
             else:
                 m = self._mtcnn
-                (boxes,), (points,) = detect_face(np.ascontiguousarray(small[None]), min_face, m.pnet, m.rnet, m.onet, m.thresholds, m.factor, m.device)
-        return self._to_faces(boxes, points, factor, origin)
+                (boxes,), (points,) = detect_face(np.ascontiguousarray(small[None]), float(self.min_face), m.pnet, m.rnet, m.onet, m.thresholds, m.factor, m.device)
+        return self._to_faces(boxes, points, factor)
 
     def detect_regions(
         self, small: np.ndarray, factor: float, regions: list[Region], region_min_faces: list[float] | None = None
@@ -127,14 +113,13 @@ class FaceDetector:
         image pyramid is empty and facenet-pytorch fails (torch.cat of an empty list)."""
         return min(image.shape[:2]) >= min_face
 
-    def _to_faces(self, boxes, points, factor: float, origin: tuple[int, int] = (0, 0)) -> list[DetectedFace]:
+    def _to_faces(self, boxes, points, factor: float) -> list[DetectedFace]:
         # detect_face returns object-dtype arrays: cast before arithmetic.
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 5)
         if not len(boxes):
             return []
-        shift = np.asarray(origin, dtype=np.float32)
-        corners = (boxes[:, :4] + np.tile(shift, 2)) / factor
-        points = (np.asarray(points, dtype=np.float32).reshape(-1, 5, 2) + shift) / factor
+        corners = boxes[:, :4] / factor
+        points = np.asarray(points, dtype=np.float32).reshape(-1, 5, 2) / factor
         faces = [DetectedFace(b, float(p), pts) for b, p, pts in zip(corners, boxes[:, 4], points, strict=True)]
         kept = [f for f in faces if f.probability >= self.min_probability and f.size >= self.min_size]
         kept.sort(key=lambda f: f.probability, reverse=True)
