@@ -33,7 +33,7 @@ from .explain import encode_heatmap, gradcam, pick_faces
 from .face_tracking import FaceFollower
 from .faces import DetectedFace, FaceDetector, crop_box, crop_face
 from .media import Frame, decode_image, probe_video, read_image, read_video, sample_indices, sniff, sniff_file
-from .prefetch import in_background
+from .prefetch import close_iterator, in_background
 from .results import ErrorInfo, Explanation, FaceResult, FrameResult, MediaKind, MediaResult, ModelRef, TrackResult
 from .tracker import link_tracks
 from .tta import apply_tta, check_tta, tta_probability
@@ -359,9 +359,7 @@ def _timed(items: Iterable[T], timings: dict[str, float], stage: str) -> Iterato
                 return
             yield item  # type: ignore[misc]
     finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            close()
+        close_iterator(iterator)
 
 
 _END = object()
@@ -374,9 +372,7 @@ def _with_copy(frames: Iterable[Frame], detector: FaceDetector) -> Iterator[tupl
         for frame in iterator:
             yield (frame, *detector.downscale(frame.image))
     finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            close()
+        close_iterator(iterator)
 
 
 def _guess_kind(source: Source) -> MediaKind:

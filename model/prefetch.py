@@ -17,6 +17,13 @@ T = TypeVar("T")
 _DONE = object()
 
 
+def close_iterator(iterator: object) -> None:
+    """Close a generator (anything with ``close``), e.g. one holding a video file open."""
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
+
+
 class _Raised:
     """An exception of the producer, carried to the consumer's thread."""
 
@@ -49,9 +56,7 @@ def in_background(items: Iterable[T], ahead: int, name: str = "unmask-prefetch")
         except BaseException as exc:  # surfaced in the consumer's thread
             handoff.put(_Raised(exc))
         finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()  # e.g. release a video file held open by a generator
+            close_iterator(iterator)
             handoff.put(_DONE)
 
     worker = threading.Thread(target=produce, name=name, daemon=True)
