@@ -13,6 +13,9 @@ run gets the same seed, validation split (by group) and number of images
   only, never trained on, never used to set a threshold;
 - the verdicts on labelled files (``files``, e.g. the 7 FF++ clips).
 
+A run with ``raw_weights_of = "OTHER"`` is not trained: it scores OTHER's raw
+(not EMA) weights, which is OTHER with EMA off (see ``raw_weights_checkpoint``).
+
 Results go to OUT/NAME/ablation.json and a markdown table on stdout. A run
 whose ablation.json exists is not trained again.
 """
@@ -29,12 +32,14 @@ import tomllib
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
-from ..model.checkpoint import load_checkpoint
+from ..model.checkpoint import load_checkpoint, save_checkpoint
 from .config import resolve_config
 from .datasets import dfdc_records, manifest_records, shared_data_dir
 from .evaluate import evaluate
 from .loop import train
+from .state import STATE_TENSORS
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,30 @@ def score_files(checkpoint: Path, labels_csv: Path, pattern: str) -> list[dict]:
     return out
 
 
+def last_epoch(folder: Path) -> Path:
+    """The newest ``epochN.safetensors`` a run wrote."""
+    return max(folder.glob("epoch*.safetensors"), key=lambda p: int(p.stem.removeprefix("epoch")))
+
+
+def raw_weights_checkpoint(source: Path, folder: Path, val: list) -> Path:
+    """A finished run's raw (not EMA) weights as a checkpoint in ``folder``: that run with EMA off.
+
+    EMA only reads the weights and never steers training, so an EMA-off run with
+    the same seed takes the same steps and ends at the model weights the state
+    file keeps: an equal-budget comparison without training twice. The
+    training-time validation is recomputed on ``val`` (crops as given, TTA as
+    served).
+    """
+    served = last_epoch(source)
+    model, info = load_checkpoint(served)
+    state = load_file(str(source / STATE_TENSORS))
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+    as_given = evaluate(model, val, info.config, tta=info.config.tta, align=False)[0]["frame"]
+    info.name, info.created = f"{info.name}-raw", ""
+    info.metrics = {**info.metrics, "ema": None, "dfdc_val": as_given, "sbi_val": None}
+    return save_checkpoint(folder / served.stem, model, info)
+
+
 def run_one(name: str, values: dict, plan: dict, out: Path, rescore: bool = False) -> dict:
     """Train the variant (unless done) and score it; ``rescore`` scores a finished run again."""
     folder = out / name
@@ -62,7 +91,11 @@ def run_one(name: str, values: dict, plan: dict, out: Path, rescore: bool = Fals
         return json.loads(report_path.read_text())
     if report_path.is_file():
         report = json.loads(report_path.read_text())
-        weights = folder / f"epoch{resolve_config(None, {**plan.get('base', {}), **values}).epochs}.safetensors"
+        weights = last_epoch(folder)
+    elif "raw_weights_of" in values:
+        source = out / values["raw_weights_of"]
+        weights = raw_weights_checkpoint(source, folder, dfdc_records(shared_data_dir(), "val"))
+        report = {"name": name, "changes": values, "minutes": json.loads((source / "ablation.json").read_text())["minutes"]}
     else:
         cfg = resolve_config(None, {**plan.get("base", {}), **values, "out_dir": str(folder), "name": f"ablation-{name}",
                                     "progress": False, "command": f"python -m unmask.training.ablations ({name})"})

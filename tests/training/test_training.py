@@ -94,3 +94,23 @@ def test_eval_command_reports_json(tiny_data, tmp_path, monkeypatch):
     report = json.loads(out.read_text())
     assert {"auc", "log_loss", "ap", "eer", "accuracy"} <= set(report)
     assert report["n_real"] == 3 and report["n_fake"] == 3
+
+
+def test_raw_weights_checkpoint_is_the_run_without_ema(tiny_data, tmp_path):
+    from safetensors.torch import load_file
+    from unmask.training.ablations import raw_weights_checkpoint
+    from unmask.training.datasets import dfdc_records
+    from unmask.training.loop import TrainConfig, train
+
+    cfg = TrainConfig(data=str(tiny_data), out_dir=str(tmp_path / "run"), init="none", input_size=64, epochs=1,
+                      samples_per_epoch=8, batch_size=4, warmup_steps=1, workers=0, threads=2, ema=0.9,
+                      cache_dir=str(tmp_path / "cache"), command="test")
+    served = train(cfg)
+    raw_path = raw_weights_checkpoint(tmp_path / "run", tmp_path / "raw", dfdc_records(tiny_data, "val"))
+    raw, info = load_checkpoint(raw_path)
+    state = load_file(str(tmp_path / "run" / "state.safetensors"))
+    ema, _ = load_checkpoint(served)
+    key = "head.fc.weight" if "head.fc.weight" in raw.state_dict() else next(iter(raw.state_dict()))
+    assert torch.equal(raw.state_dict()[key], state[f"model.{key}"])
+    assert not torch.equal(raw.state_dict()[key], ema.state_dict()[key])  # the EMA copy is not what it wrote
+    assert info.metrics["ema"] is None and info.metrics["dfdc_val"]["n_real"] == 3
