@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("plan", type=Path)
     parser.add_argument("--out", type=Path, default=Path("runs/ablations"))
     parser.add_argument("--only", nargs="*", help="run only these names (the others are read if done)")
-    parser.add_argument("--rescore", action="store_true", help="score finished runs again (after a change to scoring)")
+    parser.add_argument("--rescore", action="store_true", help="score finished runs again (those of --only, if given), after a change to scoring")
     args = parser.parse_args(argv)
     plan = tomllib.loads(args.plan.read_text())
     reports = []
@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> None:
         done = (args.out / run["name"] / "ablation.json").is_file()
         if args.only and run["name"] not in args.only and not done:
             continue
-        reports.append(run_one(run["name"], values, plan, args.out, rescore=args.rescore and done))
+        rescore = args.rescore and done and (not args.only or run["name"] in args.only)
+        reports.append(run_one(run["name"], values, plan, args.out, rescore=rescore))
         print(table(reports), flush=True)
 
 
