@@ -8,6 +8,7 @@ from unmask.model.checkpoint import (
     BUNDLED_DIR,
     CheckpointError,
     CheckpointInfo,
+    list_bundled,
     load_checkpoint,
     read_info,
     resolve_checkpoint,
@@ -90,6 +91,15 @@ def test_default_resolves_to_a_bundled_checkpoint():
     info = read_info(path)
     assert info.metrics, "the bundled model records its measured metrics"
     assert path.stat().st_size < 50 * 1024 * 1024
+
+
+@pytest.mark.parametrize("name", list_bundled())
+def test_every_bundled_model_loads_strictly_with_its_card_and_calibration(name):
+    model, info = load_checkpoint(resolve_checkpoint(name))
+    assert info.name == name
+    assert (BUNDLED_DIR / f"{name}.md").is_file(), "a bundled model ships its model card"
+    assert info.config.temperature == pytest.approx(info.metrics["calibration"]["temperature"])
+    assert {f["path"] for f in info.metrics["shared_files"]["files"]}, "its shared-file scores are pinned"
 
 
 def test_update_metadata_rewrites_config_and_named_metrics_only(tmp_path):
