@@ -32,14 +32,13 @@ import tomllib
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from ..model.checkpoint import load_checkpoint, save_checkpoint
 from .config import resolve_config
 from .datasets import dfdc_records, manifest_records, shared_data_dir
 from .evaluate import evaluate
 from .loop import train
-from .state import STATE_TENSORS
+from .state import raw_model_weights
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +74,7 @@ def raw_weights_checkpoint(source: Path, folder: Path, val: list) -> Path:
     """
     served = last_epoch(source)
     model, info = load_checkpoint(served)
-    state = load_file(str(source / STATE_TENSORS))
-    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+    model.load_state_dict(raw_model_weights(source))
     as_given = evaluate(model, val, info.config, tta=info.config.tta, align=False)[0]["frame"]
     info.name, info.created = f"{info.name}-raw", ""
     info.metrics = {**info.metrics, "ema": None, "dfdc_val": as_given, "sbi_val": None}

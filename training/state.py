@@ -70,6 +70,16 @@ def save_state(out: Path, *, model: nn.Module, opt, sched, scaler, ema: EMA | No
     _atomic(out / STATE_JSON, lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
 
 
+def with_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors saved under ``prefix`` (``model.``, ``ema.``), keyed without it."""
+    return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def raw_model_weights(out: Path) -> dict[str, torch.Tensor]:
+    """The model's own weights (not the EMA copy) from the state file in ``out``."""
+    return with_prefix(load_file(str(out / STATE_TENSORS)), "model.")
+
+
 def load_state(out: Path, *, model: nn.Module, opt, sched, scaler, ema: EMA | None) -> dict:
     """Restore what ``save_state`` wrote; return its scalars (step, epoch, ...)."""
     tensors_path, json_path = out / STATE_TENSORS, out / STATE_JSON
@@ -77,7 +87,7 @@ def load_state(out: Path, *, model: nn.Module, opt, sched, scaler, ema: EMA | No
         raise TrainingError(f"{out}: nothing to resume (no {STATE_TENSORS} + {STATE_JSON})")
     tensors = load_file(str(tensors_path))
     meta = json.loads(json_path.read_text())
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    model.load_state_dict(with_prefix(tensors, "model."))
     state: dict[int, dict] = {}
     for key, value in tensors.items():
         if key.startswith("opt."):
@@ -87,7 +97,7 @@ def load_state(out: Path, *, model: nn.Module, opt, sched, scaler, ema: EMA | No
     sched.load_state_dict(meta.pop("scheduler"))
     scaler.load_state_dict(meta.pop("scaler"))
     if ema is not None:
-        ema.shadow = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")} or ema.shadow
+        ema.shadow = with_prefix(tensors, "ema.") or ema.shadow
     torch.set_rng_state(tensors["rng.torch"])
     if "rng.cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state(tensors["rng.cuda"])
