@@ -1,4 +1,4 @@
-"""The bundled default's quality, pinned: later changes to detection, crops or backends cannot erode it silently.
+"""Each bundled model's quality, pinned: later changes to detection, crops or backends cannot erode it silently.
 
 The figures come from the checkpoint's own JSON, written when it was bundled:
 ``metrics.calibration.after`` by ``unmask eval --calibrate temperature --in-place``
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from unmask.model.checkpoint import checkpoint_paths, resolve_checkpoint
+from unmask.model.checkpoint import checkpoint_paths, list_bundled, resolve_checkpoint
 from unmask.model.config import ScoringConfig
 from unmask.model.predictor import Predictor
 from unmask.training.file_eval import evaluate_files
@@ -22,16 +22,21 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 UNMASK = str(Path(sys.executable).with_name("unmask"))
 
 
+@pytest.fixture(scope="module", params=list_bundled())
+def model_name(request) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def card() -> dict:
-    return json.loads(checkpoint_paths(resolve_checkpoint("default"))[1].read_text())["metrics"]
+def card(model_name) -> dict:
+    return json.loads(checkpoint_paths(resolve_checkpoint(model_name))[1].read_text())["metrics"]
 
 
-def test_eval_on_the_validation_split_reproduces_the_card(card, shared_data, tmp_path):
+def test_eval_on_the_validation_split_reproduces_the_card(model_name, card, shared_data, tmp_path):
     pinned = card["calibration"]["after"]
     report_path = tmp_path / "report.json"
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    proc = subprocess.run([UNMASK, "-q", "eval", "default", "--data", str(shared_data), "--out", str(report_path)],
+    proc = subprocess.run([UNMASK, "-q", "eval", model_name, "--data", str(shared_data), "--out", str(report_path)],
                           capture_output=True, text=True, timeout=1800, env=env)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(report_path.read_text())
@@ -40,9 +45,9 @@ def test_eval_on_the_validation_split_reproduces_the_card(card, shared_data, tmp
         assert report[key] == pytest.approx(pinned[key], abs=1e-3), key
 
 
-def test_the_shared_labelled_files_keep_their_verdicts(card, shared_data):
+def test_the_shared_labelled_files_keep_their_verdicts(model_name, card, shared_data):
     pinned = card["shared_files"]
-    report = evaluate_files(Predictor("default", ScoringConfig(frames=pinned["frames"])), shared_data / "labels.csv")
+    report = evaluate_files(Predictor(model_name, ScoringConfig(frames=pinned["frames"])), shared_data / "labels.csv")
     got = {f["path"]: (f["verdict"], f["score"]) for f in report["files"]}
     assert set(got) == {f["path"] for f in pinned["files"]}
     for f in pinned["files"]:
