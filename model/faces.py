@@ -82,14 +82,15 @@ class FaceDetector:
 
     def detect_scaled(self, small: np.ndarray, factor: float) -> list[DetectedFace]:
         """Faces in a downscaled copy (from ``downscale``; ``factor``: its scale), in original-image pixels."""
-        if not self._fits(small, self.min_face):
+        min_face = float(self.min_face)
+        if not self._fits(small, min_face):
             return []
         with torch.inference_mode(), torch_threads(self.threads):
             if self.fast:  # the whole image as one region: what detect_face computes, 1.4x faster
-                boxes, points = detect_in_regions(self._mtcnn, small, [(0, 0, small.shape[1], small.shape[0])], float(self.min_face))
+                boxes, points = detect_in_regions(self._mtcnn, small, [(0, 0, small.shape[1], small.shape[0])], min_face)
             else:
                 m = self._mtcnn
-                (boxes,), (points,) = detect_face(np.ascontiguousarray(small[None]), float(self.min_face), m.pnet, m.rnet, m.onet, m.thresholds, m.factor, m.device)
+                (boxes,), (points,) = detect_face(np.ascontiguousarray(small[None]), min_face, m.pnet, m.rnet, m.onet, m.thresholds, m.factor, m.device)
         return self._to_faces(boxes, points, factor)
 
     def detect_regions(
