@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from .cache import load_image
 from .errors import TrainingError
 from .readers import DatasetLayoutError, read_dataset
-from .sbi import self_blend
+from .sbi import REGIONS, self_blend
 from .transforms import AugmentConfig, degrade, to_chw
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,7 @@ class Mix:
     dfdc_fake: float = 0.25
     sbi: float = 0.25
     utk_share: float = 0.33
+    sbi_regional: float = 0.0  # share of SBI fakes blended in one region of the face (sbi.REGIONS) only
 
 
 ImageReader = Callable[[str], np.ndarray]  # path -> S x S x 3 RGB uint8 (a CropCache, or JpegReader)
@@ -206,7 +207,10 @@ class TrainDataset(Dataset):
             rec = self._pick_real(rng)
             img = self.read(rec.path)
             if kind == 2:
-                img, _ = self_blend(np.asarray(img), self.landmarks[rec.path], rng)
+                region = None
+                if self.mix.sbi_regional > 0 and rng.random() < self.mix.sbi_regional:  # no draw when off: old runs replay
+                    region = list(REGIONS)[rng.integers(len(REGIONS))]
+                img, _ = self_blend(np.asarray(img), self.landmarks[rec.path], rng, region)
                 label, source = 1, "sbi"
             else:
                 label, source = 0, rec.source

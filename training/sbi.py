@@ -5,6 +5,11 @@ source) is blended back into the face (the target) inside a soft mask built
 from the convex hull of its landmarks. The result carries the blending
 boundary and colour/frequency mismatch typical of face swaps, without any
 identity change.
+
+A regional blend (``region=``) uses the hull of one part of the face instead
+(mouth, lower face, eyes and brows, nose), so the boundary lies inside the
+face, as in reenactment (Face2Face, NeuralTextures re-render the mouth and
+jaw) and in local self-blends such as SeeABLE (Larue et al., ICCV 2023).
 """
 
 from __future__ import annotations
@@ -48,13 +53,26 @@ def _affine(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
 
 
-def blend_mask(landmarks: np.ndarray, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """Soft float32 mask in [0, 1]: deformed landmark hull, blurred with random kernels."""
+# dlib 68-point indices of each region a regional blend may cover.
+REGIONS = {
+    "mouth": list(range(48, 68)),
+    "lower_face": list(range(3, 14)) + list(range(31, 36)),
+    "eyes": list(range(17, 27)) + list(range(36, 48)),
+    "nose": list(range(27, 36)),
+}
+
+
+def blend_mask(landmarks: np.ndarray, shape: tuple[int, int], rng: np.random.Generator, region: str | None = None) -> np.ndarray:
+    """Soft float32 mask in [0, 1]: deformed landmark hull (of the whole face or one region), blurred with random kernels."""
     h, w = shape
-    pts = landmarks + rng.normal(0, 0.01 * max(h, w), size=landmarks.shape)  # deform the hull a little
+    pts = landmarks if region is None else landmarks[REGIONS[region]]
+    pts = pts + rng.normal(0, 0.01 * max(h, w), size=pts.shape)  # deform the hull a little
     hull = cv2.convexHull(np.round(pts).astype(np.int32))
     mask = np.zeros((h, w), np.float32)
     cv2.fillConvexPoly(mask, hull, 1.0)
+    if region is not None:  # grow a part's small hull so the erosion below cannot empty it
+        r = max(1, int(round(0.06 * max(h, w))))
+        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     # Random aspect deformation (as in the SBI code: resize, blur, resize back).
     dh, dw = int(h * rng.uniform(0.85, 1.15)), int(w * rng.uniform(0.85, 1.15))
     mask = cv2.resize(mask, (dw, dh), interpolation=cv2.INTER_LINEAR)
@@ -70,16 +88,19 @@ def blend_mask(landmarks: np.ndarray, shape: tuple[int, int], rng: np.random.Gen
     return cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def self_blend(img: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def self_blend(
+    img: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, region: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Blend an altered copy of ``img`` (RGB uint8) into itself; return (fake uint8, mask float32).
 
     The source copy gets the colour and frequency change and is shifted/scaled
     a little; the target is ``img`` itself, so pixels where the mask is 0 are
-    unchanged. The blend ratio is random.
+    unchanged. The blend ratio is random. ``region`` (a key of ``REGIONS``)
+    limits the blend to that part of the face.
     """
     target = img.astype(np.float32)
     source = _affine(_frequency_change(_colour_jitter(target, rng), rng), rng)
-    mask = blend_mask(landmarks, img.shape[:2], rng)
+    mask = blend_mask(landmarks, img.shape[:2], rng, region)
     mask *= float(rng.choice([0.25, 0.5, 0.75, 1.0, 1.0, 1.0]))
     m = mask[..., None]
     out = source * m + target * (1.0 - m)

@@ -4,7 +4,7 @@ import torch
 from unmask.training.cache import build_cache, load_image
 from unmask.training.datasets import EvalDataset, JpegReader, Mix, TrainDataset, dfdc_records, is_val_group
 from unmask.training.landmarks import face_landmarks
-from unmask.training.sbi import self_blend
+from unmask.training.sbi import REGIONS, self_blend
 from unmask.training.transforms import PRESETS, BatchAugment, augment_config, degrade, normalize
 
 
@@ -42,6 +42,24 @@ def test_sbi_changes_face_only(real_crop):
     assert (fake[:5, :5] == real_crop[:5, :5]).all()
 
 
+@pytest.mark.parametrize("region", sorted(REGIONS))
+def test_regional_sbi_stays_near_its_region(real_crop, region):
+    pts = face_landmarks(real_crop)
+    part = pts[REGIONS[region]]
+    others = np.delete(pts, REGIONS[region], axis=0)
+    for seed in range(5):
+        fake, mask = self_blend(real_crop, pts, np.random.default_rng(seed), region)
+        assert mask.max() > 0.2  # never an unchanged "fake"
+        ys, xs = np.nonzero(mask > 0.5 * mask.max())
+        centre = np.array([xs.mean(), ys.mean()])
+        # the blend's centre is nearer its own region than the rest of the face's landmarks are on average
+        assert np.linalg.norm(centre - part.mean(0)) < np.linalg.norm(others - part.mean(0), axis=1).mean()
+        diff = np.abs(fake.astype(int) - real_crop.astype(int)).sum(-1)
+        assert (diff[mask == 0] == 0).all()
+    whole = self_blend(real_crop, pts, np.random.default_rng(0))[1] > 0
+    assert (mask > 0).sum() < whole.sum()  # a part, not the whole face
+
+
 def test_cache_holds_the_jpeg_pixels_and_is_reused(data_dir, tmp_path):
     recs = dfdc_records(data_dir, "val")[:6]
     paths = [r.path for r in recs]
@@ -73,6 +91,11 @@ def test_train_items_from_cache_equal_items_from_jpegs(data_dir, tmp_path):
         assert xa.dtype == torch.uint8 and xa.shape == (3, 64, 64)
         assert torch.equal(xa, xb) and float(ya) == float(yb) and sa == sb
     assert torch.equal(a[3][0], a[3][0])  # an item is the same whenever it is drawn again
+    regional = TrainDataset(reals, [], fakes, lms, 12, cache, aug, Mix(sbi=0.3, sbi_regional=1.0), seed=5)
+    regional.set_epoch(2)
+    for i, (x, _, source) in enumerate(items_a):  # only the SBI items change, and they stay SBI
+        xr, _, sr = regional[i]
+        assert sr == source and torch.equal(xr, x) == (source != "sbi")
 
 
 def test_batch_augment_shapes_ranges_and_seed(real_crop):
