@@ -180,7 +180,7 @@ def epoch_mix(cfg: TrainConfig, n_real: int, n_fake: int) -> Mix:
         fake = max(real - sbi, 0.0)
     else:  # reals and stored fakes as often as they occur
         fake = real * n_fake / max(1, n_real)
-    return Mix(real=real, dfdc_fake=fake, sbi=sbi, utk_share=cfg.mix.utk_share, sbi_regional=cfg.mix.sbi_regional)
+    return dataclasses.replace(cfg.mix, dfdc_fake=fake, sbi=sbi)  # every other share (UTKFace, regional SBI) as configured
 
 
 @dataclass

@@ -292,3 +292,5 @@ def test_class_balance_mix():
     assert _mix(TrainConfig(), 10, 30).sbi == 0.25  # the shared-data recipe
     m = _mix(TrainConfig(manifest="m.csv", balance=False), 10, 30)
     assert m.dfdc_fake / m.real == pytest.approx(3.0)
+    m = _mix(resolve_config(None, {"mix": {"sbi": 0.3, "sbi_regional": 0.5, "utk_share": 0.2}}), 10, 30)
+    assert (m.sbi_regional, m.utk_share) == (0.5, 0.2)  # the other shares pass through as configured
