@@ -110,6 +110,28 @@ def _open_image(fp, max_pixels: int | None) -> Image.Image:
     return img
 
 
+def _as_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode -> 8-bit RGB, keeping ``info`` (the EXIF orientation).
+
+    ``convert("RGB")`` clips 16-bit greyscale (modes I;16 and I) to 255 and
+    float greyscale (mode F, often 0-1) to 0 or 1: a white or black picture
+    with no face. Those are rescaled to 8 bits first.
+    """
+    if img.mode == "RGB":
+        return img
+    if img.mode.startswith("I"):  # 16-bit greyscale PNG/TIFF: keep the top 8 bits
+        grey = (np.clip(np.asarray(img), 0, 65535) >> 8).astype(np.uint8)
+    elif img.mode == "F":  # float greyscale TIFF: 0-1 or 0-255
+        grey = np.asarray(img, dtype=np.float32)
+        grey = np.clip(grey * (255.0 if np.nanmax(grey, initial=0.0) <= 1.0 else 1.0), 0, 255)
+        grey = np.rint(np.nan_to_num(grey)).astype(np.uint8)
+    else:
+        return img.convert("RGB")
+    rgb = Image.fromarray(grey, "L").convert("RGB")
+    rgb.info = dict(img.info)
+    return rgb
+
+
 def decode_image(data: bytes, max_pixels: int | None = None) -> np.ndarray:
     """Bytes -> RGB uint8 (H, W, 3), EXIF orientation applied.
 
@@ -122,7 +144,7 @@ def decode_image(data: bytes, max_pixels: int | None = None) -> np.ndarray:
     with _open_image(io.BytesIO(data), max_pixels) as img:
         try:
             img.load()
-            rgb = img if img.mode == "RGB" else img.convert("RGB")
+            rgb = _as_rgb(img)
             ImageOps.exif_transpose(rgb, in_place=True)
             return np.asarray(rgb)
         except (OSError, SyntaxError, ValueError) as exc:

@@ -1,5 +1,6 @@
 import io
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -50,6 +51,30 @@ def test_exif_orientation_is_applied():
     buf = io.BytesIO()
     img.save(buf, format="JPEG", exif=exif)
     assert decode_image(buf.getvalue()).shape == (40, 20, 3)
+
+
+@pytest.mark.parametrize("kind", ["png16", "tiff16", "float01", "float255"])
+def test_deep_and_float_greyscale_keep_their_pixels(kind):
+    """Pillow's convert("RGB") turns these into a white or black picture; decode_image must not."""
+    grey = np.random.default_rng(0).integers(0, 256, (24, 32)).astype(np.uint8)
+    stored = {"png16": (grey.astype(np.uint16) * 257, ".png"), "tiff16": (grey.astype(np.uint16) * 257, ".tiff"),
+              "float01": (grey.astype(np.float32) / 255, ".tiff"), "float255": (grey.astype(np.float32), ".tiff")}
+    array, ext = stored[kind]
+    ok, buf = cv2.imencode(ext, array)
+    assert ok
+    rgb = decode_image(buf.tobytes())
+    assert rgb.shape == (24, 32, 3) and rgb.dtype == np.uint8
+    assert np.array_equal(rgb[..., 0], grey) and np.array_equal(rgb[..., 2], grey)
+
+
+def test_exif_orientation_is_applied_to_deep_greyscale():
+    img = Image.fromarray(np.full((20, 40), 30000, dtype=np.uint16))
+    exif = img.getexif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", exif=exif)
+    rgb = decode_image(buf.getvalue())
+    assert rgb.shape == (40, 20, 3) and (rgb == 30000 >> 8).all()
 
 
 def test_corrupt_and_truncated(bad_files):

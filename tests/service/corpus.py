@@ -59,13 +59,15 @@ def _png_header(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
-def _video(frames: int, fps: float, size=(64, 48), fourcc="MJPG", suffix=".avi") -> bytes:
+def _video(frames: int, fps: float, size=(64, 48), fourcc="MJPG", suffix=".avi", image: Image.Image | None = None) -> bytes:
+    """``frames`` frames of noise, or of ``image`` when given."""
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / f"v{suffix}")
         writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), fps, size)
         rng = np.random.default_rng(0)
+        still = None if image is None else cv2.cvtColor(np.asarray(image.convert("RGB").resize(size)), cv2.COLOR_RGB2BGR)
         for _ in range(frames):
-            writer.write(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+            writer.write(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8) if still is None else still)
         writer.release()
         return Path(path).read_bytes()
 
@@ -74,6 +76,26 @@ def _audio_only(mp4: bytes) -> bytes:
     """The clip with its only track's handler turned from video to sound: an MP4 with no video stream."""
     at = mp4.index(b"hdlr") + 12
     return mp4[:at] + b"soun" + mp4[at + 4:]
+
+
+def _saved(image: Image.Image, format: str, **options) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=format, **options)
+    return buf.getvalue()
+
+
+def _encoded(array: np.ndarray, ext: str) -> bytes:
+    """OpenCV's encoding: it writes 16-bit and float images that Pillow cannot."""
+    ok, buf = cv2.imencode(ext, array)
+    assert ok
+    return buf.tobytes()
+
+
+def _exif_rotated(image: Image.Image) -> bytes:
+    """The photo stored on its side with EXIF orientation 6 (how phones save portrait shots)."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return _saved(image.rotate(90, expand=True), "JPEG", exif=exif)
 
 
 def _corrupt_idat(png: bytes) -> bytes:
@@ -93,6 +115,7 @@ def corpus(shared_data: Path) -> list[BadFile]:
     photo.resize((320, 180)).save(webp, format="WEBP")
     bmp = io.BytesIO()
     photo.resize((64, 64)).save(bmp, format="BMP")
+    face = photo.crop((640, 60, 1240, 660))  # 600 x 600 around the frame's one face (~190 px)
     return [
         BadFile("empty.jpg", b"", IMAGES, CORRUPT, "zero bytes"),
         BadFile("empty.mp4", b"", VIDEOS, CORRUPT, "zero bytes"),
@@ -134,6 +157,27 @@ def corpus(shared_data: Path) -> list[BadFile]:
         BadFile("long.avi", _video(12, 0.002), VIDEOS, LIMIT, "12 frames at 0.002 fps: 6000 s long"),
         BadFile("clip.jpg", mp4, IMAGES, UNSUPPORTED, "a video sent to /v1/images (named .jpg)", sync_only=True),
         BadFile("frame.mp4", jpeg, VIDEOS, UNSUPPORTED, "an image sent to /v1/videos (named .mp4)", sync_only=True),
+        # Unusual but valid encodings of one photo: each must be decoded to the face, not refused.
+        BadFile("deep.png", _encoded(cv2.cvtColor(np.asarray(face), cv2.COLOR_RGB2BGR).astype(np.uint16) * 257, ".png"),
+                IMAGES, "ok", "16 bits a channel PNG"),
+        BadFile("deep_gray.png", _encoded(np.asarray(face.convert("L")).astype(np.uint16) * 257, ".png"), IMAGES, "ok",
+                "16-bit greyscale PNG"),
+        BadFile("float.tif", _encoded(np.asarray(face.convert("L")).astype(np.float32) / 255, ".tiff"), IMAGES, "ok",
+                "32-bit float greyscale TIFF (0-1)"),
+        BadFile("cmyk.jpg", _saved(face.convert("CMYK"), "JPEG"), IMAGES, "ok", "CMYK JPEG"),
+        BadFile("gray.jpg", _saved(face.convert("L"), "JPEG"), IMAGES, "ok", "greyscale JPEG"),
+        BadFile("progressive.jpg", _saved(face, "JPEG", progressive=True), IMAGES, "ok", "progressive JPEG"),
+        BadFile("palette.png", _png(face.convert("P")), IMAGES, "ok", "256-colour palette PNG"),
+        BadFile("alpha.png", _png(face.convert("RGBA")), IMAGES, "ok", "PNG with an alpha channel"),
+        BadFile("rotated.jpg", _exif_rotated(face), IMAGES, "ok", "JPEG stored sideways, EXIF orientation 6"),
+        BadFile("pages.tif", _saved(face, "TIFF", save_all=True, append_images=[face]), IMAGES, "ok",
+                "two-page TIFF (the first page is scored)"),
+        BadFile("one_frame.avi", _video(1, 25.0, (480, 480), image=face), VIDEOS, "ok", "a video of one frame"),
+        BadFile("icon.ico", _saved(face.resize((64, 64)), "ICO"), IMAGES, UNSUPPORTED, "Windows icon"),
+        BadFile("photo.jp2", _saved(face.resize((128, 128)), "JPEG2000"), IMAGES, UNSUPPORTED, "JPEG 2000"),
+        BadFile("tiny.avi", _video(5, 25.0, (8, 8)), VIDEOS, "no_face", "8 x 8 pixel frames"),
+        BadFile("huge.avi", _video(3, 25.0, (4000, 4000), image=Image.new("RGB", (8, 8))), VIDEOS, "no_face",
+                "4000 x 4000 black frames"),
         BadFile("three_min.avi", _video(9, 0.05), VIDEOS, LIMIT, "180 s: over the synchronous cap, fine for a job", sync_only=True),
     ]
 
