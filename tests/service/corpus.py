@@ -38,16 +38,18 @@ class BadFile:
     sync_only: bool = False
 
 
-def _png(image: Image.Image) -> bytes:
+def _saved(image: Image.Image, format: str, **options) -> bytes:
     buf = io.BytesIO()
-    image.save(buf, format="PNG")
+    image.save(buf, format=format, **options)
     return buf.getvalue()
+
+
+def _png(image: Image.Image) -> bytes:
+    return _saved(image, "PNG")
 
 
 def _jpeg(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.convert("RGB").save(buf, format="JPEG")
-    return buf.getvalue()
+    return _saved(image.convert("RGB"), "JPEG")
 
 
 def _png_header(width: int, height: int) -> bytes:
@@ -78,12 +80,6 @@ def _audio_only(mp4: bytes) -> bytes:
     return mp4[:at] + b"soun" + mp4[at + 4:]
 
 
-def _saved(image: Image.Image, format: str, **options) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format=format, **options)
-    return buf.getvalue()
-
-
 def _encoded(array: np.ndarray, ext: str) -> bytes:
     """OpenCV's encoding: it writes 16-bit and float images that Pillow cannot."""
     ok, buf = cv2.imencode(ext, array)
@@ -109,12 +105,9 @@ def corpus(shared_data: Path) -> list[BadFile]:
     mp4 = (shared_data / "clips" / "ffpp_real_004.mp4").read_bytes()
     photo = Image.open(io.BytesIO(jpeg))
     png = _png(photo.resize((320, 180)))
-    gif = io.BytesIO()
-    photo.resize((32, 32)).save(gif, format="GIF")
-    webp = io.BytesIO()
-    photo.resize((320, 180)).save(webp, format="WEBP")
-    bmp = io.BytesIO()
-    photo.resize((64, 64)).save(bmp, format="BMP")
+    gif = _saved(photo.resize((32, 32)), "GIF")
+    webp = _saved(photo.resize((320, 180)), "WEBP")
+    bmp = _saved(photo.resize((64, 64)), "BMP")
     face = photo.crop((640, 60, 1240, 660))  # 600 x 600 around the frame's one face (~190 px)
     return [
         BadFile("empty.jpg", b"", IMAGES, CORRUPT, "zero bytes"),
@@ -124,8 +117,8 @@ def corpus(shared_data: Path) -> list[BadFile]:
         BadFile("soi_eoi.jpg", b"\xff\xd8\xff\xd9", IMAGES, CORRUPT, "JPEG start and end markers only"),
         BadFile("cut.png", png[: len(png) // 2], IMAGES, CORRUPT, "PNG cut in half"),
         BadFile("idat.png", _corrupt_idat(png), IMAGES, CORRUPT, "PNG with scrambled pixel data"),
-        BadFile("cut.webp", webp.getvalue()[:60], IMAGES, CORRUPT, "WebP cut"),
-        BadFile("cut.bmp", bmp.getvalue()[:80], IMAGES, CORRUPT, "BMP cut"),
+        BadFile("cut.webp", webp[:60], IMAGES, CORRUPT, "WebP cut"),
+        BadFile("cut.bmp", bmp[:80], IMAGES, CORRUPT, "BMP cut"),
         BadFile("junk.tif", b"II*\x00" + b"\x07" * 200, IMAGES, CORRUPT, "TIFF magic, junk after"),
         BadFile("cut.mp4", mp4[: len(mp4) // 10], VIDEOS, CORRUPT, "MP4 cut at a tenth (no index)"),
         BadFile("head.mp4", mp4[:64], VIDEOS, CORRUPT, "MP4 first 64 bytes"),
@@ -139,7 +132,7 @@ def corpus(shared_data: Path) -> list[BadFile]:
         BadFile("data.json", b'{"image": "base64..."}', IMAGES, UNSUPPORTED, "JSON"),
         BadFile("doc.pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n", IMAGES, UNSUPPORTED, "PDF"),
         BadFile("archive.zip", b"PK\x03\x04" + b"\x00" * 100, VIDEOS, UNSUPPORTED, "ZIP"),
-        BadFile("anim.gif", gif.getvalue(), IMAGES, UNSUPPORTED, "GIF (not a supported format)"),
+        BadFile("anim.gif", gif, IMAGES, UNSUPPORTED, "GIF (not a supported format)"),
         BadFile("vector.svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>', IMAGES, UNSUPPORTED, "SVG"),
         BadFile("sound.wav", b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 40, VIDEOS, UNSUPPORTED, "WAV audio"),
         BadFile("zeros.bin", b"\x00" * 4096, IMAGES, UNSUPPORTED, "4 KB of NUL bytes"),
