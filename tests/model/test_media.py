@@ -67,6 +67,20 @@ def test_deep_and_float_greyscale_keep_their_pixels(kind):
     assert np.array_equal(rgb[..., 0], grey) and np.array_equal(rgb[..., 2], grey)
 
 
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        ([np.nan, 0.0, 0.5, 1.0], [0, 0, 128, 255]),  # 0-1 with a NaN first: Pillow's extrema would be NaN
+        ([-3.0, 127.6, 300.0, np.inf], [0, 128, 255, 255]),  # 0-255, clipped
+    ],
+)
+def test_float_greyscale_rounds_clips_and_ignores_nan(values, expected):
+    ok, buf = cv2.imencode(".tiff", np.array([values], dtype=np.float32))
+    assert ok
+    rgb = decode_image(buf.tobytes())
+    assert rgb[0, :, 1].tolist() == expected
+
+
 def test_exif_orientation_is_applied_to_deep_greyscale():
     img = Image.fromarray(np.full((20, 40), 30000, dtype=np.uint16))
     exif = img.getexif()
