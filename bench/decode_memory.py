@@ -4,8 +4,8 @@
 
 Writes an RGB PNG, a 16-bit greyscale PNG and a float (0-1) greyscale TIFF of
 side x side pixels, then decodes each in a fresh process (so one decode's peak
-cannot hide another's) and reports its peak RSS (``VmHWM``) over the process's
-peak just before the call, per pixel. ``bench/memory.py``'s bound measures B
+cannot hide another's) and reports its peak RSS (``VmHWM``, reset just before
+the call) over its RSS then, per pixel. ``bench/memory.py``'s bound measures B
 with RGB PNGs; the other kinds should not peak above RGB.
 """
 
@@ -21,20 +21,21 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-# Run in the child: read the file, then measure the decode alone. VmHWM, not ru_maxrss: Linux
-# carries ru_maxrss across exec, so a child would inherit the parent's peak from writing the files.
+ROOT = Path(__file__).resolve().parents[1]  # the child imports bench.proc_memory from here
+
+# Run in the child: read the file, then measure the decode alone, from a peak reset to the
+# current RSS (Linux's ru_maxrss would carry the parent's peak across exec).
 CHILD = """
 import json, sys
 from pathlib import Path
+from bench.proc_memory import reset_peak, status
 from unmask.model.media import decode_image
-def hwm():
-    status = Path("/proc/self/status").read_text()
-    return int(status.split("VmHWM:")[1].split()[0])  # kB
 data = Path(sys.argv[1]).read_bytes()
-before = hwm()
+reset_peak()
+before = status()["VmRSS"]
 rgb = decode_image(data, 10**9)
-after = hwm()
-print(json.dumps({"shape": list(rgb.shape), "bytes_per_pixel": (after - before) * 1024 / (rgb.shape[0] * rgb.shape[1])}))
+peak = status()["VmHWM"]
+print(json.dumps({"shape": list(rgb.shape), "bytes_per_pixel": (peak - before) / (rgb.shape[0] * rgb.shape[1])}))
 """
 
 
@@ -56,7 +57,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results = {}
         for kind, path in write_samples(Path(tmp), args.side).items():
-            out = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, check=True)
+            out = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, check=True, cwd=ROOT)
             results[kind] = json.loads(out.stdout)
     for kind, r in results.items():
         print(f"{kind:12s} {r['bytes_per_pixel']:5.1f} bytes a pixel at peak ({r['shape'][1]}x{r['shape'][0]})")

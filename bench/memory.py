@@ -33,26 +33,13 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from unmask.service.lifespan import JOB_CHECKS  # noqa: E402
 
+from bench.proc_memory import reset_peak, status  # noqa: E402
 from tests.service.live import LiveServer  # noqa: E402
 
 SIDE = 7000
 MAX_PIXELS = 50_000_000
 SYNC_MAX_PENDING = 8
 JOB_WORKERS = 1
-
-
-def status(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (peak) of a process, in bytes."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0]) * 1024
-    return out
-
-
-def reset_peak(pid: int) -> None:
-    Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM := VmRSS
 
 
 def png(side: int) -> bytes:
