@@ -16,7 +16,10 @@ FastAPI's own document is adjusted in one place:
   ``file`` and ``path``: a ``oneOf`` there turns generated clients' body
   class into a union);
 - ``securitySchemes`` for the API key (``X-API-Key`` header, or bearer),
-  required on every ``/v1/`` operation when the server has keys configured.
+  required on every ``/v1/`` operation when the server has keys configured;
+- response ``links`` from ``create_job`` and ``create_batch`` to the
+  operations that take the id they return, so clients and stateful fuzzers
+  can follow a job or batch from its creation.
 Operation ids are the route functions' names (``score_images``,
 ``create_job`` ...): see ``operation_id``.
 """
@@ -40,6 +43,9 @@ SECURITY_SCHEMES = {
     "BearerKey": {"type": "http", "scheme": "bearer", "description": "the same API key as `Authorization: Bearer KEY`"},
 }
 UNUSED = ("HTTPValidationError", "ValidationError")
+# operation -> (path parameter, operations that take the id in the 202 body's ``id``)
+LINKS = {"create_job": ("job_id", ("get_job", "cancel_job")),
+         "create_batch": ("batch_id", ("get_batch", "get_batch_results"))}
 UPLOAD_TYPES = {"score_images": list(IMAGE_TYPES.values()), "score_videos": list(VIDEO_TYPES.values()),
                 "create_job": [*IMAGE_TYPES.values(), *VIDEO_TYPES.values()]}  # what the content sniff accepts
 
@@ -97,6 +103,10 @@ def adjust(spec: dict[str, Any], max_frames: int, keys_required: bool) -> dict[s
                 form["encoding"] = {field: {"contentType": ", ".join(UPLOAD_TYPES[operation["operationId"]])}}
             if keys_required and path.startswith(PROTECTED_PREFIX):
                 operation["security"] = [{"ApiKeyHeader": []}, {"BearerKey": []}]
+            if operation.get("operationId") in LINKS:
+                parameter, targets = LINKS[operation["operationId"]]
+                responses["202"]["links"] = {target: {"operationId": target, "parameters": {parameter: "$response.body#/id"}}
+                                             for target in targets}
     return spec
 
 

@@ -90,6 +90,20 @@ def test_fields_are_described_and_typed(spec):
     assert results["schema"]["items"] == {"$ref": "#/components/schemas/MediaResult"}
 
 
+def test_links_lead_from_a_created_job_or_batch_to_the_operations_on_its_id(spec):
+    by_id = {op["operationId"]: (path, op) for path, _, op in _operations(spec)}
+    expected = {"create_job": {"get_job", "cancel_job"}, "create_batch": {"get_batch", "get_batch_results"}}
+    for source, targets in expected.items():
+        links = by_id[source][1]["responses"]["202"]["links"]
+        assert set(links) == targets
+        for target, link in links.items():
+            path, op = by_id[link["operationId"]]
+            (parameter,) = [p["name"] for p in op["parameters"] if p["in"] == "path"]
+            assert link["parameters"] == {parameter: "$response.body#/id"} and "{" + parameter + "}" in path
+    assert "id" in spec["components"]["schemas"]["JobPublic"]["required"]
+    assert "id" in spec["components"]["schemas"]["BatchPublic"]["required"]
+
+
 def test_examples_for_images_videos_and_jobs(spec):
     def example(path, method, status):
         return spec["paths"][path][method]["responses"][status]["content"]["application/json"]["example"]
