@@ -96,8 +96,9 @@ def test_links_lead_from_a_created_job_or_batch_to_the_operations_on_its_id(spec
     for source, targets in expected.items():
         links = by_id[source][1]["responses"]["202"]["links"]
         assert set(links) == targets
-        for target, link in links.items():
-            path, op = by_id[link["operationId"]]
+        for name, link in links.items():
+            assert link["operationId"] == name
+            path, op = by_id[name]
             (parameter,) = [p["name"] for p in op["parameters"] if p["in"] == "path"]
             assert link["parameters"] == {parameter: "$response.body#/id"} and "{" + parameter + "}" in path
     assert "id" in spec["components"]["schemas"]["JobPublic"]["required"]
