@@ -26,7 +26,7 @@ from typing import Iterable, Iterator
 import av
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from .errors import CorruptMediaError, MediaLimitError, UnsupportedMediaError
 from .results import MediaKind
@@ -34,14 +34,24 @@ from .results import MediaKind
 log = logging.getLogger(__name__)
 
 IMAGE_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "bmp": "image/bmp", "tiff": "image/tiff"}
+if features.check("avif"):  # Pillow's wheels carry libavif since 11.3
+    IMAGE_TYPES["avif"] = "image/avif"
 VIDEO_TYPES = {"mp4": "video/mp4", "mov": "video/quicktime", "webm": "video/webm", "mkv": "video/x-matroska", "avi": "video/x-msvideo"}
 SNIFF_BYTES = 64
-MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".mp4", ".mov", ".webm", ".mkv", ".avi"}
+# .heic/.heif are listed so that a folder's iPhone photos get a clear error each, not silence.
+MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".avif", ".heic", ".heif",
+                  ".mp4", ".mov", ".webm", ".mkv", ".avi"}
+# ISO base media (ftyp) brands of still images: AVIF (AV1) and HEIF (HEVC, the iPhone camera's default).
+AVIF_BRANDS = {b"avif", b"avis"}
+HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
 
 
 def media_files(folder: Path) -> list[Path]:
     """Media files (by suffix, hidden ones skipped) under ``folder``, recursively, sorted."""
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES and not p.name.startswith("."))
+
+
+IMAGE_NAMES = ", ".join({"webp": "WebP"}.get(name, name.upper()) for name in IMAGE_TYPES)  # for messages
 
 
 def sniff(head: bytes) -> tuple[MediaKind, str]:
@@ -59,15 +69,30 @@ def sniff(head: bytes) -> tuple[MediaKind, str]:
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return "image", "tiff"
     if head[4:8] == b"ftyp":
-        return "video", "mov" if head[8:10] == b"qt" else "mp4"
+        return _iso_media(head)
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         return "video", "webm" if b"webm" in head else "mkv"
     if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
         return "video", "avi"
     raise UnsupportedMediaError(
-        "not a supported image (JPEG, PNG, WebP, BMP, TIFF) or video (MP4, MOV, WebM, MKV, AVI); "
+        f"not a supported image ({IMAGE_NAMES}) or video (MP4, MOV, WebM, MKV, AVI); "
         "the type is read from the file's content, not its name"
     )
+
+
+def _iso_media(head: bytes) -> tuple[MediaKind, str]:
+    """An ISO base media file (``ftyp`` box) by its brands: MP4/MOV video, AVIF image, or a refused HEIC."""
+    size = int.from_bytes(head[:4], "big")
+    brands = {head[8:12]} | {head[i : i + 4] for i in range(16, min(size, len(head)) - 3, 4)}  # major, then compatible
+    if brands & AVIF_BRANDS:
+        if "avif" not in IMAGE_TYPES:
+            raise UnsupportedMediaError("AVIF images need Pillow >= 11.3 with AVIF support; convert to JPEG or PNG")
+        return "image", "avif"
+    if brands & HEIF_BRANDS:
+        # libheif's Python wheel bundles the GPL x265 encoder: not a dependency we ship.
+        raise UnsupportedMediaError("HEIC/HEIF images (an iPhone camera's default) are not supported; "
+                                    "convert to JPEG or PNG (iPhone: Settings > Camera > Formats > Most Compatible)")
+    return "video", "mov" if head[8:10] == b"qt" else "mp4"
 
 
 def sniff_file(path: str | Path) -> tuple[MediaKind, str]:

@@ -16,12 +16,32 @@ from unmask.model.media import decode_image, read_frames_at, read_video, sample_
         (b"RIFF\0\0\0\0WEBPVP8 ", ("image", "webp")),
         (b"\0\0\0\x18ftypmp42", ("video", "mp4")),
         (b"\0\0\0\x14ftypqt  ", ("video", "mov")),
+        (b"\0\0\0\x1cftypisom\0\0\x02\0isomiso2mp41", ("video", "mp4")),
+        (b"\0\0\0\x20ftypavif\0\0\0\0avifmif1miafMA1B", ("image", "avif")),
+        (b"\0\0\0\x1cftypmif1\0\0\0\0mif1avifmiaf", ("image", "avif")),  # AVIF as a compatible brand
         (b"\x1a\x45\xdf\xa3\x01\0\0\0webm", ("video", "webm")),
         (b"RIFF\0\0\0\0AVI LIST", ("video", "avi")),
     ],
 )
 def test_sniff_reads_content(head, expected):
     assert sniff(head + b"\0" * 32) == expected
+
+
+@pytest.mark.parametrize("brands", [b"heic\0\0\0\0mif1heic", b"mif1\0\0\0\0mif1heic", b"heix\0\0\0\0mif1heix"])
+def test_sniff_refuses_heic_with_a_way_out(brands):
+    with pytest.raises(UnsupportedMediaError, match="HEIC.*convert to JPEG"):
+        sniff(b"\0\0\0\x18ftyp" + brands + b"\0" * 40)
+
+
+def test_avif_decodes_to_its_pixels():
+    rgb = np.zeros((64, 96, 3), np.uint8)
+    rgb[:, 48:] = (200, 40, 40)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="AVIF", quality=100)
+    assert sniff(buf.getvalue()[:64]) == ("image", "avif")
+    decoded = decode_image(buf.getvalue())
+    assert decoded.shape == (64, 96, 3)
+    assert np.abs(decoded.astype(int) - rgb).mean() < 4  # lossy, but the same picture
 
 
 def test_sniff_refuses_text_and_empty():
