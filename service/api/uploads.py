@@ -65,7 +65,7 @@ def _alive(pid: int) -> bool:
 
 def save_upload(upload: UploadFile, dest: Path, max_bytes: int, pointer: str = "") -> tuple[str, MediaKind]:
     """Copy one upload to ``dest`` (at most ``max_bytes``); return (name, kind) or raise a Problem."""
-    name = Path(upload.filename or dest.name).name
+    name = Path(upload.filename or "").name or "upload"  # the base name only; "" or "." name nothing
     size = 0
     with dest.open("wb") as out:
         while chunk := upload.file.read(CHUNK):

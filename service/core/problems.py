@@ -79,8 +79,15 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {_message(e)}" for e in exc.errors())
         return Problem(422, "Invalid request", detail, "invalid-request").response(request.url.path)
+
+
+def _message(error: dict) -> str:
+    """Pydantic's message, except where it names Python types instead of what the client sent."""
+    if "Expected UploadFile" in error["msg"]:  # a form part without a filename arrives as text
+        return "must be a file: a multipart part with a filename (curl: -F 'field=@photo.jpg')"
+    return error["msg"]
 
 
 def _allowed_methods(spec: dict, path: str) -> list[str]:

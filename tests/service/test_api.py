@@ -83,6 +83,19 @@ def test_missing_files_field_is_422(client):
     _problem(client.post("/v1/images"), 422)
 
 
+def test_a_part_without_a_filename_is_422_saying_it_must_be_a_file(client):
+    for files in ({"files": ("", b"abc")}, None):
+        response = client.post("/v1/images", files=files, data=None if files else {"files": "abc"})
+        detail = _problem(response, 422)["detail"]
+        assert "must be a file" in detail and "UploadFile" not in detail
+
+
+def test_a_job_named_dot_gets_a_name(client, shared_data):
+    jpeg = (shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg").read_bytes()
+    assert client.post("/v1/jobs", files={"file": (".", jpeg)}).json()["name"] == "upload"
+    assert client.post("/v1/jobs", files={"file": ("../../x/face.jpg", jpeg)}).json()["name"] == "face.jpg"
+
+
 def test_unknown_route_is_problem_json(client):
     _problem(client.get("/v1/nothing"), 404)
 
