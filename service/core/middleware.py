@@ -1,4 +1,4 @@
-"""Request middleware: request id, API key, body limit, unexpected errors, access log, metrics.
+"""Request middleware: request id, API key, body limit, HEAD, unexpected errors, access log, metrics.
 
 Pure ASGI (no BaseHTTPMiddleware), outermost, so that:
 
@@ -8,7 +8,12 @@ Pure ASGI (no BaseHTTPMiddleware), outermost, so that:
 - an unexpected exception becomes a 500 problem+json inside this request's
   context: it carries the request id, is logged once with that id, and the
   connection stays open (Starlette's outermost error layer would log it
-  twice, without the id, and close the connection).
+  twice, without the id, and close the connection);
+- HEAD is answered wherever GET is (HTTP requires it; uptime checks and
+  load balancers use it): the request runs as GET and its body is dropped,
+  its headers (Content-Length included) kept. FastAPI's routes answer GET
+  only, and adding HEAD to them would put duplicate operations in the
+  OpenAPI document.
 """
 
 from __future__ import annotations
@@ -60,11 +65,16 @@ class RequestMiddleware:
         token = request_id.set(rid)
         started = time.perf_counter()
         status = {"code": 500, "sent": False}
+        method = scope["method"] if scope["method"] in METHODS else "other"
+        if method == "HEAD":
+            scope = dict(scope, method="GET")
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"], status["sent"] = message["status"], True
                 message["headers"] = list(message.get("headers", [])) + [(b"x-request-id", rid.encode())]
+            elif method == "HEAD" and message["type"] == "http.response.body":
+                message = dict(message, body=b"")
             await send(message)
 
         try:
@@ -87,7 +97,6 @@ class RequestMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(self.routes, scope)
-            method = scope["method"] if scope["method"] in METHODS else "other"
             prometheus.REQUESTS.labels(method, route, str(status["code"])).inc()
             prometheus.LATENCY.labels(route).observe(elapsed)
             log.info("%s %s %s %.0fms", method, scope["path"], status["code"], elapsed * 1000)

@@ -236,6 +236,25 @@ def test_405_says_which_methods_are_allowed(client):
     assert r.headers["allow"] == "POST"
 
 
+def test_head_is_answered_wherever_get_is_without_a_body(client, predictor, tmp_path):
+    for path in ("/healthz", "/readyz", "/", "/docs", "/openapi.json", "/v1/jobs"):
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b"" and head.headers["content-length"] == got.headers["content-length"], path
+        assert head.headers["content-type"] == got.headers["content-type"] and head.headers["x-request-id"]
+    r = client.head("/v1/images")  # POST only
+    assert r.status_code == 405 and r.headers["allow"] == "POST" and r.content == b""
+    assert client.head("/v1/jobs/nothing").status_code == 404
+    labels = {tuple(s.labels.values()) for m in prometheus.REGISTRY.collect() if m.name == "unmask_requests" for s in m.samples}
+    assert ("HEAD", "/healthz", "200") in labels
+    import hashlib
+
+    (tmp_path / "keyed").mkdir()
+    with TestClient(_app(predictor, tmp_path / "keyed", api_keys=[hashlib.sha256(KEY.encode()).hexdigest()])) as keyed:
+        assert keyed.head("/v1/jobs").status_code == 401
+        assert keyed.head("/v1/jobs", headers={"X-API-Key": KEY}).status_code == 200
+
+
 def test_leftovers_of_killed_processes_are_removed_at_start(predictor, tmp_path):
     spool, uploads = tmp_path / "spool", tmp_path / "data" / "uploads"
     uploads.mkdir(parents=True)
