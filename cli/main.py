@@ -177,8 +177,10 @@ def iter_media(paths: Iterable[Path]) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
             yield from media_files(path)
-        elif path.exists():
+        elif path.is_file():
             yield path
+        elif path.exists():  # reading a pipe with no writer would wait forever
+            raise UsageError(f"{path}: not a regular file (a pipe, device or socket)")
         else:
             raise UsageError(f"{path}: no such file or folder")
 

@@ -1,5 +1,6 @@
 """Every bad option value is one line on stderr and exit code 2, never a traceback (issue 13)."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,3 +35,10 @@ def test_the_installed_command_prints_no_traceback(shared_data):
     proc = subprocess.run([UNMASK, "score", str(frame), "--aggregation", "median"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == ["unmask: error: unknown aggregation 'median'; known: confident, max, mean"]
+
+
+def test_a_pipe_is_refused_not_read(tmp_path, capsys):
+    pipe = tmp_path / "clip.mp4"
+    os.mkfifo(pipe)  # reading it would wait for a writer forever
+    assert main(["-q", "score", str(pipe)]) == 2
+    assert "not a regular file" in capsys.readouterr().err

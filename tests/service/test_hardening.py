@@ -74,6 +74,17 @@ def test_a_symlink_found_in_a_batch_folder_cannot_lead_outside_the_root(client):
     assert client.post("/v1/batches", json={"paths": ["clean"]}).status_code == 202
 
 
+def test_a_pipe_under_the_root_is_refused_not_read(client, root):
+    pipe = root / "pipe.mp4"
+    os.mkfifo(pipe)  # opening it to read would wait for a writer forever
+    try:
+        assert "not a regular file" in _problem(client.post("/v1/jobs", data={"path": "pipe.mp4"}), 422)["detail"]
+        assert "no media files" in _problem(client.post("/v1/batches", json={"paths": ["pipe.mp4"]}), 422)["detail"]
+        assert "a folder" in _problem(client.post("/v1/jobs", data={"path": "clean"}), 422)["detail"]
+    finally:
+        pipe.unlink()
+
+
 @pytest.mark.parametrize("route", ["/v1/jobs", "/v1/batches"])
 def test_a_long_path_is_a_4xx_not_a_500(client, route):
     def post(path):

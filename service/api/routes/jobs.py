@@ -68,8 +68,10 @@ def create_job(
         job = store.add("upload", str(dest), name, options=options, callback_url=callback_url)
     else:
         resolved = resolve_under_root(path, settings.allowed_root)
-        if not resolved.is_file():
+        if resolved.is_dir():
             raise Problem(422, "Invalid request", f"{path}: a folder; use POST /v1/batches for folders", "invalid-request")
+        if not resolved.is_file():
+            raise Problem(422, "Invalid request", f"{path}: not a regular file (a pipe, device or socket)", "invalid-request")
         checked = check_file(resolved, path, settings, options, settings.max_video_seconds)
         with check_slots:
             check_decodable(checked, settings.max_pixels)
