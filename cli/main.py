@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(args.func(args) or 0)
-    except (UsageError, CheckpointError, FileNotFoundError, TrainingError) as exc:
+    except (UsageError, CheckpointError, OSError, TrainingError) as exc:  # OSError: an --out that cannot be written ...
         print(f"unmask: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -144,7 +145,9 @@ def _raise(exc: Exception):
 
 def cmd_serve(args) -> int:
     import uvicorn
+    from pydantic import ValidationError
 
+    from ..model.checkpoint import read_info, resolve_checkpoint
     from ..service.core.config import Settings
     from ..service.core.middleware import configure_logging
     from ..service.main import create_app
@@ -156,11 +159,25 @@ def cmd_serve(args) -> int:
         overrides["backend"] = args.backend
     try:
         settings = Settings(**overrides)
-    except ValueError as exc:
-        raise UsageError(f"bad setting: {exc}") from exc
+    except ValidationError as exc:  # one line: "port: Input should be ..."
+        raise UsageError("bad setting: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from exc
     configure_logging(settings.log_format, logging.WARNING if args.quiet else logging.INFO)
+    read_info(resolve_checkpoint(settings.model))  # a wrong name or path stops here (the weights load in the background)
+    _check_can_listen(settings.host, settings.port)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
     return 0
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Bind once before starting: uvicorn finds a taken port only after the model has begun loading in a
+    thread, and exiting then aborts the process (exit 134) instead of saying why."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            sock.bind(address)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
 def cmd_keygen(args) -> int:

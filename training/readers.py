@@ -148,8 +148,15 @@ def read_csv_manifest(path: Path) -> list[Sample]:
     """
     if not path.is_file():
         raise DatasetLayoutError(f"{path}: no such manifest")
+    try:
+        return _csv_samples(path)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetLayoutError(f"{path}: not a UTF-8 CSV manifest ({exc})") from exc
+
+
+def _csv_samples(path: Path) -> list[Sample]:
     samples = []
-    with path.open(newline="") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: the BOM that spreadsheets write
         reader = csv.DictReader(fh)
         missing = {"path", "label"} - set(reader.fieldnames or [])
         if missing:

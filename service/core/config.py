@@ -38,7 +38,7 @@ class Settings(BaseSettings):
 
     # network
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(8000, ge=1, le=65535)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, description="comma-separated origins")
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated SHA-256 hex digests of accepted keys; empty: no auth"

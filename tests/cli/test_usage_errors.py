@@ -1,6 +1,7 @@
 """Every bad option value is one line on stderr and exit code 2, never a traceback (issue 13)."""
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -42,3 +43,29 @@ def test_a_pipe_is_refused_not_read(tmp_path, capsys):
     os.mkfifo(pipe)  # reading it would wait for a writer forever
     assert main(["-q", "score", str(pipe)]) == 2
     assert "not a regular file" in capsys.readouterr().err
+
+
+def _one_line_error(args, env=None):
+    proc = subprocess.run([UNMASK, "-q", *args], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, HF_HUB_OFFLINE="1", **(env or {})))
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("unmask: error:"), (proc.returncode, proc.stderr)
+    return lines[0]
+
+
+def test_serve_stops_at_once_with_one_line_on_a_bad_model_port_or_setting():
+    assert "no checkpoint 'no-such-model'" in _one_line_error(["serve", "--model", "no-such-model"])
+    assert "port: Input should be less than or equal to 65535" in _one_line_error(["serve", "--port", "99999"])
+    assert "max_frames" in _one_line_error(["serve"], env={"UNMASK_MAX_FRAMES": "many"})
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert f"cannot listen on 127.0.0.1:{port}" in _one_line_error(["serve", "--port", str(port)])  # was exit 134
+
+
+def test_an_out_folder_that_cannot_be_made_is_a_usage_error(shared_data, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    clip = shared_data / "clips" / "ffpp_real_004.mp4"
+    assert main(["-q", "extract", str(clip), "--out", str(tmp_path / "file" / "crops")]) == 2
+    assert "Not a directory" in capsys.readouterr().err

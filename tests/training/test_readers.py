@@ -65,6 +65,15 @@ def test_csv_manifest(tmp_path):
         read_dataset("csv", tmp_path / "bad.csv")
 
 
+def test_csv_manifest_from_a_spreadsheet_or_not_text(tmp_path):
+    (tmp_path / "excel.csv").write_bytes(b"\xef\xbb\xbfpath,label\r\na.jpg,real\r\n")  # UTF-8 with BOM, CRLF
+    (a,) = read_dataset("csv", tmp_path / "excel.csv")
+    assert (a.path, a.label) == (tmp_path / "a.jpg", 0)
+    (tmp_path / "binary.csv").write_bytes(b"path,label\n\xff\xfe\x00garbage\n")
+    with pytest.raises(DatasetLayoutError, match="not a UTF-8 CSV"):
+        read_dataset("csv", tmp_path / "binary.csv")
+
+
 def test_shared_labels_csv_reads_as_a_manifest(shared_data):
     samples = read_dataset("csv", shared_data / "labels.csv")
     assert len(samples) == 13 and sum(s.label for s in samples) == 8
