@@ -1,4 +1,4 @@
-"""Every Python folder of the three packages is listed in pyproject.toml (non-editable installs need it)."""
+"""Every folder of the packages is listed in pyproject.toml (non-editable installs, as in the Docker image, need it)."""
 
 import tomllib
 from pathlib import Path
@@ -13,5 +13,11 @@ def test_every_package_folder_is_listed():
         for init in (REPO / folder).rglob("__init__.py"):
             sub = init.parent.relative_to(REPO / folder).parts
             assert ".".join((name, *sub)) in listed, f"{init.parent} is not in [tool.setuptools] packages"
+    for name, folder in config["package-dir"].items():  # data folders too (the web page's files)
+        for sub in (REPO / folder).rglob("*"):
+            if sub.is_dir() and sub.name != "__pycache__" and any(f.is_file() for f in sub.iterdir()):
+                package = ".".join((name, *sub.relative_to(REPO / folder).parts))
+                assert package in listed, f"{sub} holds files but is not in [tool.setuptools] packages"
+    assert config["package-data"]["unmask.service.web.static"] == ["*"]
     weights = config["package-data"]["unmask.model.weights"]
     assert "*.safetensors" in weights and "*.json" in weights
