@@ -147,8 +147,10 @@ def run_eval(args: argparse.Namespace) -> int:
     from ..model.tta import tta_probability
     from .calibration import fit_temperature, pick_threshold, threshold_for_fpr
     from .datasets import dfdc_records, manifest_records, shared_data_dir, split_records
+    from .errors import TrainingError
     from .evaluate import evaluate, report, roc_png
     from .loop import cap_per_label
+    from .metrics import json_ready
 
     path = resolve_checkpoint(args.checkpoint)
     model, info = load_checkpoint(path)
@@ -165,6 +167,12 @@ def run_eval(args: argparse.Namespace) -> int:
                                       workers=args.workers, device=device, progress=not getattr(args, "quiet", False),
                                       align=not args.as_given)
     probs = tta_probability(logits, info.config.temperature)
+    classes = {int(label) for label in labels}
+    if len(classes) < 2:
+        only = "real" if classes == {0} else "fake"
+        if args.calibrate or args.roc:
+            raise TrainingError(f"--calibrate and --roc need real and fake crops; {split} has only {only} ones")
+        log.warning("%s has only %s crops: AUC, AP, EER and TPR at FPR are undefined (null)", split, only)
     report_ = {"checkpoint": str(path), "name": info.name, "version": info.version, "split": split,
                "threshold": info.config.threshold, "temperature": info.config.temperature, "tta": list(tta), **result}
     if args.roc:
@@ -191,7 +199,7 @@ def run_eval(args: argparse.Namespace) -> int:
         target = _write_calibrated(args, path, info, model, new_config, summary)
         report_["calibration"] = {**summary, "written_to": str(target)}
         log.info("%s calibration written to %s", args.calibrate, target)
-    text = json.dumps(report_, indent=2)
+    text = json.dumps(json_ready(report_), indent=2, allow_nan=False)
     if args.out == "-":
         print(text)
     else:
