@@ -19,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from . import __version__
+from . import __version__, strict_json
 from .architectures import create_model
 from .config import ModelConfig
 
@@ -111,7 +111,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, info: CheckpointInfo, ha
             tensor = tensor.half()
         state[key] = tensor
     save_file(state, str(weights_path), metadata={"format": FORMAT, "architecture": info.config.architecture})
-    meta_path.write_text(json.dumps(info.to_dict(), indent=2) + "\n")
+    meta_path.write_text(strict_json.dumps(info.to_dict(), indent=2) + "\n")
     return weights_path
 
 
@@ -125,7 +125,7 @@ def update_metadata(path: str | Path, config: dict | None = None, **metrics) -> 
     if config is not None:
         data["config"] = config
     data.setdefault("metrics", {}).update(metrics)
-    meta_path.write_text(json.dumps(data, indent=2) + "\n")
+    meta_path.write_text(strict_json.dumps(data, indent=2) + "\n")
     return meta_path
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import shlex
 import sys
@@ -143,6 +142,7 @@ def run_eval(args: argparse.Namespace) -> int:
     _import("eval")
     import torch
 
+    from ..model import strict_json
     from ..model.checkpoint import load_checkpoint, resolve_checkpoint
     from ..model.tta import tta_probability
     from .calibration import fit_temperature, pick_threshold, threshold_for_fpr
@@ -150,7 +150,6 @@ def run_eval(args: argparse.Namespace) -> int:
     from .errors import TrainingError
     from .evaluate import evaluate, report, roc_png
     from .loop import cap_per_label
-    from .metrics import json_ready
 
     path = resolve_checkpoint(args.checkpoint)
     model, info = load_checkpoint(path)
@@ -199,7 +198,7 @@ def run_eval(args: argparse.Namespace) -> int:
         target = _write_calibrated(args, path, info, model, new_config, summary)
         report_["calibration"] = {**summary, "written_to": str(target)}
         log.info("%s calibration written to %s", args.calibrate, target)
-    text = json.dumps(json_ready(report_), indent=2, allow_nan=False)
+    text = strict_json.dumps(report_, indent=2)
     if args.out == "-":
         print(text)
     else:

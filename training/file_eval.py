@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 from pathlib import Path
 
+from ..model import strict_json
 from ..model.aggregation import get_strategy, list_strategies
 from ..model.checkpoint import update_metadata
 from ..model.config import ScoringConfig
 from ..model.predictor import Predictor
 from ..model.results import MediaResult
-from .metrics import json_ready, log_loss, roc_auc
+from .metrics import log_loss, roc_auc
 
 
 def file_score(result: MediaResult, strategy: str) -> float | None:
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     predictor = Predictor(args.model, ScoringConfig(frames=args.frames))
     report = evaluate_files(predictor, args.labels)
     if args.out:
-        args.out.write_text(json.dumps(json_ready(report), indent=2, allow_nan=False) + "\n")
+        args.out.write_text(strict_json.dumps(report, indent=2) + "\n")
     if args.pin:
         pin(predictor, report)
     print(markdown(report))

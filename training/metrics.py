@@ -142,14 +142,3 @@ def summary(labels, probs, threshold: float = 0.5) -> dict[str, float]:
         "n_fake": int((y == 1).sum()),
     }
 
-
-def json_ready(value):
-    """``value`` with every NaN or infinite float as None: strict JSON (``NaN`` is not JSON, and jq or
-    browsers refuse it). Metrics are NaN where they are undefined, e.g. AUC on one class."""
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(v) for v in value]
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value

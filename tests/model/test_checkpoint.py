@@ -112,3 +112,12 @@ def test_update_metadata_rewrites_config_and_named_metrics_only(tmp_path):
     assert info.config.temperature == 0.8 and info.name == "t"
     assert info.metrics == {"history": [1, 2], "calibration": {"temperature": 0.8}, "shared_files": {"frames": 32, "files": []}}
     assert path.read_bytes() == weights
+
+
+def test_undefined_metrics_are_written_as_null_so_the_metadata_is_strict_json(tmp_path):
+    _, path = _save(tmp_path, metrics={"auc": float("nan"), "history": [{"eer": float("inf"), "loss": 0.5}]})
+    update_metadata(path, calibration={"ece": float("nan")})
+    text = path.with_suffix(".json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    metrics = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the metadata"))["metrics"]
+    assert metrics == {"auc": None, "history": [{"eer": None, "loss": 0.5}], "calibration": {"ece": None}}
