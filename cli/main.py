@@ -171,11 +171,11 @@ def cmd_serve(args) -> int:
 def _check_can_listen(host: str, port: int) -> None:
     """Bind once before starting: uvicorn finds a taken port only after the model has begun loading in a
     thread, and exiting then aborts the process (exit 134) instead of saying why."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn binds
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        with socket.socket(family, kind, proto) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
-            sock.bind(address)
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
