@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import time
 import uuid
 from typing import Callable, Sequence
@@ -35,6 +36,10 @@ from .security import check_key, needs_key
 log = logging.getLogger("unmask.access")
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 MULTIPART_SLACK = 64 * 1024  # form boundaries and headers around the file bytes
+# A client's X-Request-ID is kept only if it is printable ASCII without spaces: it is echoed in a
+# response header and written to every log line (a control character there could forge log lines
+# or drive a terminal).
+CLIENT_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,64}")
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}  # others share one metrics label
 
 
@@ -61,7 +66,8 @@ class RequestMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        rid = headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        given = headers.get("x-request-id", "")[:64]
+        rid = given if CLIENT_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         token = request_id.set(rid)
         started = time.perf_counter()
         status = {"code": 500, "sent": False}

@@ -266,6 +266,31 @@ def test_head_is_answered_wherever_get_is_without_a_body(client, predictor, tmp_
         assert keyed.head("/v1/jobs", headers={"X-API-Key": KEY}).status_code == 200
 
 
+def test_a_request_id_with_control_or_non_ascii_characters_is_replaced(predictor, tmp_path):
+    app = _app(predictor, tmp_path)
+
+    def answered_id(given: bytes) -> str:
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": "/healthz", "raw_path": b"/healthz", "query_string": b"",
+                 "headers": [(b"x-request-id", given)], "scheme": "http", "server": ("test", 80), "client": ("127.0.0.1", 1),
+                 "root_path": "", "http_version": "1.1"}
+        asyncio.run(app(scope, receive, send))
+        return dict(sent[0]["headers"])[b"x-request-id"].decode("latin-1")
+
+    assert answered_id(b"trace-1;Root=1-5759e988") == "trace-1;Root=1-5759e988"
+    assert answered_id(b"a" * 100) == "a" * 64
+    for bad in (b"abc\x1b[31mred", b"two words", b"\xff\xfe", b"tab\there"):
+        replaced = answered_id(bad)
+        assert len(replaced) == 32 and all(c in "0123456789abcdef" for c in replaced), bad
+
+
 def test_leftovers_of_killed_processes_are_removed_at_start(predictor, tmp_path):
     spool, uploads = tmp_path / "spool", tmp_path / "data" / "uploads"
     uploads.mkdir(parents=True)
