@@ -40,6 +40,7 @@ MULTIPART_SLACK = 64 * 1024  # form boundaries and headers around the file bytes
 # response header and written to every log line (a control character there could forge log lines
 # or drive a terminal).
 CLIENT_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,64}")
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}  # others share one metrics label
 
 
@@ -184,6 +185,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+class TextFormatter(logging.Formatter):
+    """One line a message: control characters in it (a request path with %0A, an ESC) are escaped,
+    so a client cannot forge log lines or drive the terminal of whoever reads them. A traceback,
+    appended after the message, keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = CONTROL_CHARS.sub(lambda m: f"\\x{ord(m.group()):02x}", record.message)
+        return super().formatMessage(record)
+
+
 def configure_logging(fmt: str = "text", level: int = logging.INFO) -> None:
     """Log lines carry the request id; ``json`` gives one JSON object per line."""
     handler = logging.StreamHandler()
@@ -191,7 +202,7 @@ def configure_logging(fmt: str = "text", level: int = logging.INFO) -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -291,6 +291,29 @@ def test_a_request_id_with_control_or_non_ascii_characters_is_replaced(predictor
         assert len(replaced) == 32 and all(c in "0123456789abcdef" for c in replaced), bad
 
 
+def test_a_text_log_line_cannot_be_split_or_coloured_by_a_request(client):
+    from unmask.service.core.middleware import RequestIdFilter, TextFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(TextFormatter("%(levelname)s %(name)s [%(request_id)s] %(message)s"))
+    access = logging.getLogger("unmask.access")
+    level = access.level
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        client.get("/v1/jobs/x%0A2026-01-01 INFO unmask.access [forged] GET /admin 200")
+        client.get("/v1/jobs/%1b%5b31mred")
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(level)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and all(line.startswith("INFO unmask.access [") for line in lines), lines
+    assert "/v1/jobs/x\\x0a2026-01-01" in lines[0] and "\\x1b[31mred 404" in lines[1]
+    assert "\x1b" not in stream.getvalue()
+
+
 def test_leftovers_of_killed_processes_are_removed_at_start(predictor, tmp_path):
     spool, uploads = tmp_path / "spool", tmp_path / "data" / "uploads"
     uploads.mkdir(parents=True)
