@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
 from ..model.results import CSV_FIELDS, MediaResult
+
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    """``text`` for a terminal: control characters (a newline or an ESC in a file name) escaped."""
+    return CONTROL_CHARS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def already_scored(path: Path, fmt: str) -> set[str]:
@@ -58,7 +66,8 @@ class RecordWriter:
         else:
             row = result.to_row()
             note = f"  ({row['error_detail']})" if row["error_detail"] else ""
-            print(f"{row['status']:8} {row['label'] or '-':5} {row['score'] or '-':>6} {row['faces']:>5} {row['total_ms']:>7}  {row['path']}{note}", file=self._fh)
+            line = f"{row['status']:8} {row['label'] or '-':5} {row['score'] or '-':>6} {row['faces']:>5} {row['total_ms']:>7}  {row['path']}{note}"
+            print(printable(line), file=self._fh)
         self._fh.flush()
 
     def __exit__(self, *exc) -> None:

@@ -60,3 +60,13 @@ def test_ray_data_engine_gives_the_same_records(batch_dir, tiny_checkpoint, tmp_
         assert record["status"] == expected.status
         if expected.score is not None:
             assert record["score"] == pytest.approx(expected.score, abs=1e-4)
+
+
+def test_the_table_escapes_control_characters_in_file_names(tiny_checkpoint, tmp_path, shared_data, capsys):
+    frame = (shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg").read_bytes()
+    for name in ("new\nline.jpg", "esc\x1b[31mred.jpg"):
+        (tmp_path / name).write_bytes(frame)
+    assert main(["-q", "score", str(tmp_path), "--format", "table", "--model", str(tiny_checkpoint), "--no-progress"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and "\x1b" not in "".join(lines)  # the header and one line a file
+    assert lines[1].endswith("esc\\x1b[31mred.jpg") and lines[2].endswith("new\\x0aline.jpg")
