@@ -79,7 +79,9 @@ class RequestMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"], status["sent"] = message["status"], True
-                message["headers"] = list(message.get("headers", [])) + [(b"x-request-id", rid.encode())]
+                # nosniff: a browser must not run an error body or an upload's echo as another type
+                message["headers"] = list(message.get("headers", [])) + [(b"x-request-id", rid.encode()),
+                                                                        (b"x-content-type-options", b"nosniff")]
             elif method == "HEAD" and message["type"] == "http.response.body":
                 message = dict(message, body=b"")
             await send(message)

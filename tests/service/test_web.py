@@ -57,6 +57,15 @@ def test_pages_load_nothing_from_another_host(client, path):
         assert not re.search(r"https?://", script), script
 
 
+def test_the_page_has_a_strict_content_policy_and_nothing_is_sniffed(client):
+    policy = client.get("/").headers["content-security-policy"]
+    assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy and "unsafe" not in policy
+    for path in ("/", "/web/app.js", "/docs", "/openapi.json", "/v1/jobs/none", "/healthz"):
+        assert client.get(path).headers["x-content-type-options"] == "nosniff", path
+    html = client.get("/").text
+    assert "<script>" not in html and "style=" not in html  # nothing inline for the policy to block
+
+
 def test_the_page_script_and_styles_reference_no_other_host(client):
     for asset in ("/web/app.js", "/web/style.css"):
         body = client.get(asset).text

@@ -47,6 +47,7 @@ def browser(tmp_path_factory):
     options.binary_location = CHROMIUM
     for flag in FLAGS + [f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}", "--window-size=1280,900"]:
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console, read for CSP violations
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
     driver.set_script_timeout(30)
     yield driver
@@ -142,6 +143,8 @@ def test_clip_verdict_boxes_timeline_and_heat_maps(browser, server, shared_data,
     for heat in drawn["heat"]:
         assert heat["plainSpread"] > 10  # the face crop cut from the video
         assert heat["meanDiff"] > 10  # with a heat map laid over it
+    blocked = [entry["message"] for entry in browser.get_log("browser") if "Content Security Policy" in entry["message"]]
+    assert not blocked, blocked  # the page's own policy lets all of the above through
 
 
 def test_no_face_and_problem_json_read_as_sentences(browser, server, no_face_image, bad_files, tmp_path):
