@@ -126,8 +126,11 @@ def _open_image(fp, max_pixels: int | None) -> Image.Image:
             img = Image.open(fp)
     except Image.DecompressionBombError as exc:  # Pillow's own guard fired first (past ~179 M pixels)
         raise MediaLimitError(f"image has over {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels, over the limit of {limit}") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise CorruptMediaError(f"the image cannot be decoded: {exc}") from exc
+    except UnidentifiedImageError as exc:  # its message names the server's file object: say what it means instead
+        raise CorruptMediaError("the image cannot be decoded: its header is damaged, or it is not the format "
+                                "its first bytes claim") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise CorruptMediaError(f"the image cannot be decoded: {_reason(exc)}") from exc
     width, height = img.size
     if max_pixels is not None and width * height > max_pixels:
         img.close()
@@ -181,7 +184,7 @@ def decode_image(data: bytes, max_pixels: int | None = None) -> np.ndarray:
             ImageOps.exif_transpose(grey, in_place=True)
             return np.repeat(np.asarray(grey)[..., None], 3, axis=2)  # RGB from 8 bits: Pillow's RGB costs 4 bytes a pixel
         except (OSError, SyntaxError, ValueError) as exc:
-            raise CorruptMediaError(f"the image cannot be decoded: {exc}") from exc
+            raise CorruptMediaError(f"the image cannot be decoded: {_reason(exc)}") from exc
 
 
 def read_image(path: str | Path, max_pixels: int | None = None) -> Frame:
@@ -350,11 +353,17 @@ def _upright_rgb(frame: av.VideoFrame) -> np.ndarray:
     return np.ascontiguousarray(cv2.rotate(rgb, turn) if turn is not None else rgb)
 
 
+def _reason(exc: Exception) -> str:
+    """An error's message without the file name it carries: a client's problem detail must not show
+    the server's temp or data paths."""
+    return getattr(exc, "strerror", None) or str(exc)
+
+
 def _open(path: str | Path):
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise CorruptMediaError(f"the video cannot be opened (corrupt or unsupported codec): {exc}") from exc
+        raise CorruptMediaError(f"the video cannot be opened (corrupt or unsupported codec): {_reason(exc)}") from exc
     if not container.streams.video:
         container.close()
         raise CorruptMediaError("the file has no video stream")
@@ -389,7 +398,7 @@ def check_decodes(path: str | Path, kind: MediaKind, max_pixels: int | None = No
             try:
                 img.load()
             except (OSError, SyntaxError, ValueError) as exc:
-                raise CorruptMediaError(f"the image cannot be decoded: {exc}") from exc
+                raise CorruptMediaError(f"the image cannot be decoded: {_reason(exc)}") from exc
         return
     with _open(path) as container:
         try:

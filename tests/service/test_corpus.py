@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -36,6 +37,7 @@ def _answer(response) -> tuple[int, str] | str:
         assert response.headers["content-type"] == PROBLEM, response.text
         body = response.json()
         assert body["status"] == response.status_code and body["detail"]
+        assert not re.search(r"/tmp/|/uploads/|<_io\.| at 0x", body["detail"]), body["detail"]  # no server paths or objects
         return response.status_code, body["type"].rsplit("/", 1)[-1]
     assert response.status_code == 200, response.text
     return response.json()["status"]
