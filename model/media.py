@@ -36,8 +36,10 @@ log = logging.getLogger(__name__)
 IMAGE_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "bmp": "image/bmp", "tiff": "image/tiff"}
 if features.check("avif"):  # Pillow's wheels carry libavif since 11.3
     IMAGE_TYPES["avif"] = "image/avif"
+IMAGE_NAMES = ", ".join({"webp": "WebP"}.get(name, name.upper()) for name in IMAGE_TYPES)  # for messages
 VIDEO_TYPES = {"mp4": "video/mp4", "mov": "video/quicktime", "webm": "video/webm", "mkv": "video/x-matroska", "avi": "video/x-msvideo"}
 SNIFF_BYTES = 64
+DECODE_ERRORS = (OSError, SyntaxError, ValueError)  # what Pillow raises on a damaged image
 # .heic/.heif are listed so that a folder's iPhone photos get a clear error each, not silence.
 MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".avif", ".heic", ".heif",
                   ".mp4", ".mov", ".webm", ".mkv", ".avi"}
@@ -49,9 +51,6 @@ HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"
 def media_files(folder: Path) -> list[Path]:
     """Media files (by suffix, hidden ones skipped) under ``folder``, recursively, sorted."""
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES and not p.name.startswith("."))
-
-
-IMAGE_NAMES = ", ".join({"webp": "WebP"}.get(name, name.upper()) for name in IMAGE_TYPES)  # for messages
 
 
 def sniff(head: bytes) -> tuple[MediaKind, str]:
@@ -129,8 +128,8 @@ def _open_image(fp, max_pixels: int | None) -> Image.Image:
     except UnidentifiedImageError as exc:  # its message names the server's file object: say what it means instead
         raise CorruptMediaError("the image cannot be decoded: its header is damaged, or it is not the format "
                                 "its first bytes claim") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise CorruptMediaError(f"the image cannot be decoded: {_reason(exc)}") from exc
+    except DECODE_ERRORS as exc:
+        raise _undecodable(exc) from exc
     width, height = img.size
     if max_pixels is not None and width * height > max_pixels:
         img.close()
@@ -183,8 +182,8 @@ def decode_image(data: bytes, max_pixels: int | None = None) -> np.ndarray:
             img.close()  # the deep pixels are no longer needed
             ImageOps.exif_transpose(grey, in_place=True)
             return np.repeat(np.asarray(grey)[..., None], 3, axis=2)  # RGB from 8 bits: Pillow's RGB costs 4 bytes a pixel
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise CorruptMediaError(f"the image cannot be decoded: {_reason(exc)}") from exc
+        except DECODE_ERRORS as exc:
+            raise _undecodable(exc) from exc
 
 
 def read_image(path: str | Path, max_pixels: int | None = None) -> Frame:
@@ -353,6 +352,11 @@ def _upright_rgb(frame: av.VideoFrame) -> np.ndarray:
     return np.ascontiguousarray(cv2.rotate(rgb, turn) if turn is not None else rgb)
 
 
+def _undecodable(exc: Exception) -> CorruptMediaError:
+    """What Pillow's errors while opening or decoding an image become."""
+    return CorruptMediaError(f"the image cannot be decoded: {_reason(exc)}")
+
+
 def _reason(exc: Exception) -> str:
     """An error's message without the file name it carries: a client's problem detail must not show
     the server's temp or data paths."""
@@ -397,8 +401,8 @@ def check_decodes(path: str | Path, kind: MediaKind, max_pixels: int | None = No
         with open(path, "rb") as fh, _open_image(fh, max_pixels) as img:
             try:
                 img.load()
-            except (OSError, SyntaxError, ValueError) as exc:
-                raise CorruptMediaError(f"the image cannot be decoded: {_reason(exc)}") from exc
+            except DECODE_ERRORS as exc:
+                raise _undecodable(exc) from exc
         return
     with _open(path) as container:
         try:

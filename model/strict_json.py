@@ -2,8 +2,9 @@
 
 Python's ``json`` writes ``NaN`` and ``Infinity``, which are not JSON: jq,
 browsers and most other languages refuse the file. Metrics are NaN where they
-are undefined (AUC on a set of one class), and they go into eval reports,
-training state and checkpoint metadata.
+are undefined (AUC on a set of one class), and they go into eval reports
+and checkpoint metadata. (The training state file keeps Python's JSON: only
+resume reads it, and it needs its NaNs back as floats.)
 """
 
 from __future__ import annotations

@@ -141,4 +141,3 @@ def summary(labels, probs, threshold: float = 0.5) -> dict[str, float]:
         "n_real": int((y == 0).sum()),
         "n_fake": int((y == 1).sum()),
     }
-
