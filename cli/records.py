@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
+from ..model.printable import printable
 from ..model.results import CSV_FIELDS, MediaResult
-
-CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def printable(text: str) -> str:
-    """``text`` for a terminal: control characters (a newline or an ESC in a file name) escaped."""
-    return CONTROL_CHARS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def already_scored(path: Path, fmt: str) -> set[str]:

@@ -29,6 +29,7 @@ from typing import Callable, Sequence
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ...model.printable import printable
 from . import prometheus
 from .problems import Problem, internal_error
 from .security import check_key, needs_key
@@ -40,7 +41,6 @@ MULTIPART_SLACK = 64 * 1024  # form boundaries and headers around the file bytes
 # response header and written to every log line (a control character there could forge log lines
 # or drive a terminal).
 CLIENT_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,64}")
-CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}  # others share one metrics label
 
 
@@ -193,7 +193,7 @@ class TextFormatter(logging.Formatter):
     appended after the message, keeps its lines."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        record.message = CONTROL_CHARS.sub(lambda m: f"\\x{ord(m.group()):02x}", record.message)
+        record.message = printable(record.message)
         return super().formatMessage(record)
 
 
