@@ -150,6 +150,7 @@ def cmd_serve(args) -> int:
     from ..model.checkpoint import read_info, resolve_checkpoint
     from ..service.core.config import Settings
     from ..service.core.middleware import configure_logging
+    from ..service.core.problems import describe_errors
     from ..service.main import create_app
 
     flags = {"model": args.model, "device": args.device, "host": args.host, "port": args.port,
@@ -160,7 +161,7 @@ def cmd_serve(args) -> int:
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:  # one line: "port: Input should be ..."
-        raise UsageError("bad setting: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from exc
+        raise UsageError(f"bad setting: {describe_errors(exc.errors())}") from exc
     configure_logging(settings.log_format, logging.WARNING if args.quiet else logging.INFO)
     read_info(resolve_checkpoint(settings.model))  # a wrong name or path stops here (the weights load in the background)
     _check_can_listen(settings.host, settings.port)

@@ -79,8 +79,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {_message(e)}" for e in exc.errors())
-        return Problem(422, "Invalid request", detail, "invalid-request").response(request.url.path)
+        return Problem(422, "Invalid request", describe_errors(exc.errors()), "invalid-request").response(request.url.path)
+
+
+def describe_errors(errors) -> str:
+    """Pydantic's errors as one line, ``where: what; ...`` (a request's fields, or the server's settings)."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {_message(e)}" for e in errors)
 
 
 def _message(error: dict) -> str:
