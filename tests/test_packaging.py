@@ -9,12 +9,8 @@ REPO = Path(__file__).resolve().parents[1]
 def test_every_package_folder_is_listed():
     config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     listed = set(config["packages"])
-    for name, folder in config["package-dir"].items():
-        for init in (REPO / folder).rglob("__init__.py"):
-            sub = init.parent.relative_to(REPO / folder).parts
-            assert ".".join((name, *sub)) in listed, f"{init.parent} is not in [tool.setuptools] packages"
-    for name, folder in config["package-dir"].items():  # data folders too (the web page's files)
-        for sub in (REPO / folder).rglob("*"):
+    for name, folder in config["package-dir"].items():  # Python folders and data folders (the web page's files)
+        for sub in (REPO / folder, *(REPO / folder).rglob("*")):
             if sub.is_dir() and sub.name != "__pycache__" and any(f.is_file() for f in sub.iterdir()):
                 package = ".".join((name, *sub.relative_to(REPO / folder).parts))
                 assert package in listed, f"{sub} holds files but is not in [tool.setuptools] packages"

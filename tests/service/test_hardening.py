@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import logging
 import os
@@ -62,6 +63,12 @@ def _problem(response, status):
     return response.json()
 
 
+def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict:
+    """An ASGI HTTP scope, to call the app directly where a client would not send these headers or bytes."""
+    return {"type": "http", "method": method, "path": path, "raw_path": path.encode(), "query_string": b"", "headers": headers,
+            "scheme": "http", "server": ("test", 80), "client": ("127.0.0.1", 1), "root_path": "", "http_version": "1.1"}
+
+
 def _png(width: int, height: int) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (width, height), (90, 120, 150)).save(buf, format="PNG")
@@ -96,8 +103,6 @@ def test_a_long_path_is_a_4xx_not_a_500(client, route):
 
 
 def test_an_unauthenticated_upload_is_refused_before_its_body_is_read(predictor, tmp_path):
-    import hashlib
-
     app = _app(predictor, tmp_path, api_keys=[hashlib.sha256(KEY.encode()).hexdigest()])
     reads, sent = [], []
 
@@ -108,9 +113,7 @@ def test_an_unauthenticated_upload_is_refused_before_its_body_is_read(predictor,
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/v1/images", "raw_path": b"/v1/images", "query_string": b"",
-             "headers": [(b"content-type", b"multipart/form-data; boundary=x"), (b"content-length", b"20000000")],
-             "scheme": "http", "server": ("test", 80), "client": ("127.0.0.1", 1), "root_path": "", "http_version": "1.1"}
+    scope = _scope("POST", "/v1/images", [(b"content-type", b"multipart/form-data; boundary=x"), (b"content-length", b"20000000")])
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 401 and not reads
     with TestClient(app) as c:
@@ -258,8 +261,6 @@ def test_head_is_answered_wherever_get_is_without_a_body(client, predictor, tmp_
     assert client.head("/v1/jobs/nothing").status_code == 404
     labels = {tuple(s.labels.values()) for m in prometheus.REGISTRY.collect() if m.name == "unmask_requests" for s in m.samples}
     assert ("HEAD", "/healthz", "200") in labels
-    import hashlib
-
     (tmp_path / "keyed").mkdir()
     with TestClient(_app(predictor, tmp_path / "keyed", api_keys=[hashlib.sha256(KEY.encode()).hexdigest()])) as keyed:
         assert keyed.head("/v1/jobs").status_code == 401
@@ -278,10 +279,7 @@ def test_a_request_id_with_control_or_non_ascii_characters_is_replaced(predictor
         async def send(message):
             sent.append(message)
 
-        scope = {"type": "http", "method": "GET", "path": "/healthz", "raw_path": b"/healthz", "query_string": b"",
-                 "headers": [(b"x-request-id", given)], "scheme": "http", "server": ("test", 80), "client": ("127.0.0.1", 1),
-                 "root_path": "", "http_version": "1.1"}
-        asyncio.run(app(scope, receive, send))
+        asyncio.run(app(_scope("GET", "/healthz", [(b"x-request-id", given)]), receive, send))
         return dict(sent[0]["headers"])[b"x-request-id"].decode("latin-1")
 
     assert answered_id(b"trace-1;Root=1-5759e988") == "trace-1;Root=1-5759e988"
