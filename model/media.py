@@ -17,6 +17,8 @@ import io
 import itertools
 import logging
 import math
+import os
+import stat
 import warnings
 from collections import deque
 from dataclasses import dataclass
@@ -41,8 +43,8 @@ VIDEO_TYPES = {"mp4": "video/mp4", "mov": "video/quicktime", "webm": "video/webm
 SNIFF_BYTES = 64
 DECODE_ERRORS = (OSError, SyntaxError, ValueError)  # what Pillow raises on a damaged image
 # .heic/.heif are listed so that a folder's iPhone photos get a clear error each, not silence.
-MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".avif", ".heic", ".heif",
-                  ".mp4", ".mov", ".webm", ".mkv", ".avi"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi"}
+MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".avif", ".heic", ".heif"} | VIDEO_SUFFIXES
 # ISO base media (ftyp) brands of still images: AVIF (AV1) and HEIF (HEVC, the iPhone camera's default).
 AVIF_BRANDS = {b"avif", b"avis"}
 HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
@@ -51,6 +53,11 @@ HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"
 def media_files(folder: Path) -> list[Path]:
     """Media files (by suffix, hidden ones skipped) under ``folder``, recursively, sorted."""
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES and not p.name.startswith("."))
+
+
+def kind_from_name(name: str | Path) -> MediaKind:
+    """Image or video by the name's suffix: a guess, for the record of a file that was never read."""
+    return "video" if Path(name).suffix.lower() in VIDEO_SUFFIXES else "image"
 
 
 def sniff(head: bytes) -> tuple[MediaKind, str]:
@@ -95,7 +102,11 @@ def _iso_media(head: bytes) -> tuple[MediaKind, str]:
 
 
 def sniff_file(path: str | Path) -> tuple[MediaKind, str]:
-    with open(path, "rb") as fh:
+    """(kind, format) from a file's first bytes; a pipe, device or socket is refused without waiting on it."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # opening a FIFO with no writer would block
+    with open(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsupportedMediaError("not a regular file (a pipe, device or socket)")
         return sniff(fh.read(SNIFF_BYTES))
 
 
@@ -217,12 +228,14 @@ def check_video_limits(info: VideoInfo, max_pixels: int | None, max_duration: fl
 
 
 def sample_indices(frame_count: int, fps: float, frames: int | None = None, sample_fps: float | None = None) -> list[int]:
-    """Frame indices to keep: ``frames`` evenly over the video (None: every frame), or ``sample_fps`` per second."""
+    """Frame indices to keep: ``frames`` evenly over the video (None: every frame), or ``sample_fps`` per second, at most ``frames``."""
     if frame_count <= 0:
         return []
     if sample_fps:
         step = max(fps / sample_fps, 1.0) if fps > 0 else 1.0
         count = max(1, int(frame_count / step))
+        if frames and count > frames:  # the cap that bounds a long video's work and memory: evenly over all of it
+            count, step = frames, frame_count / frames
     else:
         count = min(frames or frame_count, frame_count)
         step = frame_count / count

@@ -32,7 +32,7 @@ from .explain import METHOD as EXPLAIN_METHOD
 from .explain import encode_heatmap, gradcam, pick_faces
 from .face_tracking import FaceFollower
 from .faces import DetectedFace, FaceDetector, crop_box, crop_face
-from .media import Frame, decode_image, probe_video, read_image, read_video, sample_indices, sniff, sniff_file
+from .media import Frame, decode_image, kind_from_name, probe_video, read_image, read_video, sample_indices, sniff, sniff_file
 from .prefetch import close_iterator, in_background
 from .results import ErrorInfo, Explanation, FaceResult, FrameResult, MediaKind, MediaResult, ModelRef, TrackResult
 from .tracker import link_tracks
@@ -145,7 +145,7 @@ class Predictor:
             options: per-request options (frames, sample_fps, aggregation, explain).
         """
         try:
-            return self.finish(self.prepare(source, name, progress=progress, **options))
+            return self.finish(self.prepare(source, name, progress=progress, **options), progress)
         except (MediaError, OSError) as exc:
             if on_error == "raise":
                 raise
@@ -163,17 +163,30 @@ class Predictor:
         frames = list(source)
         return self._prepare_frames(frames, name or "frames", "video", config, progress=progress, total=len(frames))
 
-    def finish(self, prepared: Prepared) -> MediaResult:
-        """Classify the prepared crops and assemble the record."""
+    def finish(self, prepared: Prepared, progress: Progress | None = None) -> MediaResult:
+        """Classify the prepared crops and assemble the record.
+
+        ``progress`` (as given to ``prepare``) is asked again before each
+        classifier batch and before the heat maps, so a cancel, a timeout or
+        a shut-down that comes after the last frame still stops the work.
+        """
+
+        def go_on() -> None:
+            done = len(prepared.frames)
+            if progress is not None and progress(done, done):
+                raise ScoringCancelled(prepared.name)
+
         t0 = time.perf_counter()
-        scores = self.classify(prepared.crops) if prepared.crops else np.empty(0)
+        scores = self.classify(prepared.crops, before_batch=go_on) if prepared.crops else np.empty(0)
         prepared.timings["classify"] = (time.perf_counter() - t0) * 1000
         result = self._assemble(prepared, scores)
         if prepared.config.explain:
+            go_on()
             t0 = time.perf_counter()
             result.explanations = self._explain(prepared, result)
             prepared.timings["explain"] = (time.perf_counter() - t0) * 1000
-        result.timings_ms = dict(prepared.timings, total=(time.perf_counter() - prepared.started) * 1000)
+        timings = dict(prepared.timings, total=(time.perf_counter() - prepared.started) * 1000)
+        result.timings_ms = {stage: round(ms, 1) for stage, ms in timings.items()}  # the same record on every route
         return result
 
     def error_record(self, source: Source, exc: Exception, name: str | None = None) -> MediaResult:
@@ -186,7 +199,8 @@ class Predictor:
             raise exc
         label = name or (str(source) if isinstance(source, (str, Path)) else "upload")
         return MediaResult(path=label, media=_guess_kind(source), status="error", error=ErrorInfo(kind, detail),
-                           model=self.model_ref, options=self.config.options())
+                           model=self.model_ref, threshold=self.model_config.threshold, aggregation=self.config.aggregation,
+                           options=self.config.options())
 
     # -- stages ------------------------------------------------------------
 
@@ -254,11 +268,16 @@ class Predictor:
         log.debug("%s: searched %s", name, dict(follower.searches))
         return prepared
 
-    def classify(self, crops: list[np.ndarray]) -> np.ndarray:
-        """P(fake) for each RGB uint8 crop (input_size square): TTA averaged, the checkpoint's temperature applied."""
+    def classify(self, crops: list[np.ndarray], before_batch: Callable[[], None] | None = None) -> np.ndarray:
+        """P(fake) for each RGB uint8 crop (input_size square): TTA averaged, the checkpoint's temperature applied.
+
+        ``before_batch`` is called before each batch of ``batch_size`` crops (it may raise to stop).
+        """
         with self._classify_lock:
             out = []
             for start in range(0, len(crops), self.config.batch_size):
+                if before_batch is not None:
+                    before_batch()
                 batch = self.preprocess(crops[start : start + self.config.batch_size])
                 # Every TTA view of the chunk in one backend call: fewer, larger runs.
                 views = np.concatenate([apply_tta(t, batch) for t in self.tta])
@@ -378,5 +397,5 @@ def _with_copy(frames: Iterable[Frame], detector: FaceDetector) -> Iterator[tupl
 def _guess_kind(source: Source) -> MediaKind:
     """Best guess of image/video for an error record of a source we could not sniff."""
     if isinstance(source, (str, Path)):
-        return "video" if Path(source).suffix.lower() in {".mp4", ".mov", ".webm", ".mkv", ".avi"} else "image"
+        return kind_from_name(source)
     return "image" if isinstance(source, (bytes, np.ndarray)) else "video"

@@ -107,7 +107,8 @@ class ErrorInfo:
 
     __pydantic_config__ = DOCUMENTED
     type: str
-    """a stable machine-readable kind: unsupported_media, corrupt_media, limit_exceeded, unreadable"""
+    """a stable machine-readable kind: unsupported_media, corrupt_media, limit_exceeded, unreadable; in a batch's
+    results also job_failed (e.g. past the job timeout) and cancelled"""
     detail: str
     """what went wrong, for a person"""
 
@@ -188,9 +189,7 @@ class MediaResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (the API's and the CLI's record)."""
-        data = dataclasses.asdict(self)
-        data["timings_ms"] = {k: round(v, 1) for k, v in self.timings_ms.items()}
-        return data
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "MediaResult":

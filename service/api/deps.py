@@ -43,10 +43,20 @@ def get_predictor(request: Request) -> Predictor:
     """The loaded predictor; 503 while the model loads in the background (or if it failed to load)."""
     predictor = getattr(request.app.state, "predictor", None)
     if predictor is None:
-        failed = getattr(request.app.state, "load_error", None)
-        detail = f"the model failed to load: {failed}" if failed else "the model is still loading"
-        raise Problem(503, "Not ready", detail, "not-ready", headers={"Retry-After": "5"})
+        check_model_usable(request)
+        raise Problem(503, "Not ready", "the model is still loading", "not-ready", headers={"Retry-After": "5"})
     return predictor
+
+
+def check_model_usable(request: Request) -> None:
+    """503 when the model failed to load: nothing could run, so jobs are not taken either (while it loads, they are).
+
+    No Retry-After (it will not load without an operator), and no path or
+    message from the server: the log says why.
+    """
+    failed = getattr(request.app.state, "load_error", None)
+    if failed:
+        raise Problem(503, "Not ready", f"the model failed to load ({failed}); the server log says why", "model-failed")
 
 
 def get_store(request: Request) -> JobStore:

@@ -21,8 +21,9 @@ PROBLEM_EXAMPLES = {
     ),
     415: ("Unsupported media type", "notes.txt: not a supported image or video", "unsupported_media"),
     422: ("Unprocessable media", "broken.jpg: the image cannot be decoded", "corrupt_media"),
-    429: ("Too many requests", "100 jobs are queued, the limit is 100; retry later", "queue-full"),
+    429: ("Too many requests", "10000 jobs are queued, the limit is 10000; retry later", "queue-full"),
     503: ("Not ready", "the model is still loading", "not-ready"),
+    507: ("Insufficient storage", "the server has no disk space left for this upload; retry later", "insufficient-storage"),
 }
 DESCRIPTIONS = {
     400: "The body is not valid multipart/form-data",
@@ -34,7 +35,8 @@ DESCRIPTIONS = {
     415: "Not a supported image or video (sniffed from content), or sent to the wrong endpoint",
     422: "A missing or invalid field, or a file that cannot be decoded",
     429: "The job queue is full (Retry-After)",
-    503: "The model is still loading, or the synchronous slots are busy (Retry-After)",
+    503: "The model is still loading or the synchronous slots are busy (Retry-After), or the model failed to load (no Retry-After)",
+    507: "No disk space left for the upload (Retry-After)",
 }
 
 

@@ -36,9 +36,9 @@ def resolve_under_root(given: str, root: Path | None) -> Path:
         if not path.is_relative_to(base):
             raise Problem(403, "Forbidden", f"{_short(given)}: outside the allowed root", "path-outside-root")
         exists = path.exists()
-    except OSError as exc:  # a name too long for the file system, a symlink loop ...: nothing can be there
+    except (OSError, RuntimeError) as exc:  # RuntimeError: Python 3.11's resolve() on a symlink loop  # a name too long for the file system, a symlink loop ...: nothing can be there
         raise Problem(404, "Not found", f"{_short(given)}: no such file or folder (not a usable path: "
-                      f"{os.strerror(exc.errno or 0) or exc})", "not-found") from exc
+                      f"{_why(exc)})", "not-found") from exc
     if not exists:
         raise Problem(404, "Not found", f"{_short(given)}: no such file or folder under the allowed root", "not-found")
     return path
@@ -61,6 +61,12 @@ def expand_media(path: Path, root: Path) -> list[Path]:
                           "path-outside-root")
         found.append(real)
     return found
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, OSError):
+        return os.strerror(exc.errno or 0) or str(exc)
+    return "a symlink loop"
 
 
 def _short(given: str) -> str:

@@ -8,6 +8,7 @@ without touching a live process's files.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -67,12 +68,18 @@ def save_upload(upload: UploadFile, dest: Path, max_bytes: int, pointer: str = "
     """Copy one upload to ``dest`` (at most ``max_bytes``); return (name, kind) or raise a Problem."""
     name = Path(upload.filename or "").name or "upload"  # the base name only; "" or "." name nothing
     size = 0
-    with dest.open("wb") as out:
-        while chunk := upload.file.read(CHUNK):
-            size += len(chunk)
-            if size > max_bytes:
-                raise Problem(413, "Limit exceeded", f"{name}: upload is over the limit of {max_bytes} bytes{pointer}", "limit_exceeded")
-            out.write(chunk)
+    try:
+        with dest.open("wb") as out:
+            while chunk := upload.file.read(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise Problem(413, "Limit exceeded", f"{name}: upload is over the limit of {max_bytes} bytes{pointer}", "limit_exceeded")
+                out.write(chunk)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise Problem(507, "Insufficient storage", "the server has no disk space left for this upload; retry later",
+                      "insufficient-storage", headers={"Retry-After": "60"}) from exc
     with dest.open("rb") as fh:
         try:
             kind, _ = sniff(fh.read(64))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
@@ -11,6 +13,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from ...model.config import ScoringConfig
 
 MB = 1024 * 1024
+# A callback_hosts entry: a DNS name, an IPv4 or IPv6 address (bracketed or not), optionally a /prefix.
+HOST_ENTRY = re.compile(r"[A-Za-z0-9_.-]+\.?|\[?[0-9A-Fa-f:.]+\]?(/[0-9]{1,3})?")
 DEFAULTS = ScoringConfig()  # the scoring defaults are stated there, once
 
 
@@ -29,7 +33,7 @@ class Settings(BaseSettings):
     backend: Literal["auto", "torch", "onnx"] = DEFAULTS.backend
     aggregation: str = Field(DEFAULTS.aggregation, description="track score strategy: confident, mean, max")
     frames: int = Field(DEFAULTS.frames, ge=1, le=512, description="frames sampled evenly per video")
-    sample_fps: Optional[float] = Field(DEFAULTS.sample_fps, gt=0, le=60, description="sample this many frames per second instead")
+    sample_fps: Optional[float] = Field(DEFAULTS.sample_fps, gt=0, le=60, description="sample this many frames per second, at most `frames` (a request's or this setting)")
     warmup: bool = True
     # speed (see ScoringConfig): detection on fewer pixels, decoding ahead
     detect_every: int = Field(DEFAULTS.detect_every, ge=1, description="full-frame face detection on every N-th sampled frame; regions around faces between")
@@ -62,7 +66,8 @@ class Settings(BaseSettings):
     # jobs
     data_dir: Path = Field(default_factory=_default_data_dir, description="jobs.db and kept uploads")
     job_workers: int = Field(1, ge=1, description="jobs scored at once")
-    max_queue: int = Field(100, ge=1, description="queued jobs; past this POST /v1/jobs answers 429")
+    max_queue: int = Field(10_000, ge=1, description="queued jobs; past this POST /v1/jobs and /v1/batches answer 429 (a batch "
+                           "larger than this, 413)")
     max_batch_files: int = Field(10_000, ge=1, description="files in one POST /v1/batches")
     job_timeout_s: float = Field(1800.0, gt=0, description="a running job past this fails")
     job_retention_s: float = Field(86_400.0, ge=0, description="uploads kept after their job ends")
@@ -102,11 +107,40 @@ class Settings(BaseSettings):
 
         return STRATEGIES.check(value)
 
+    @field_validator("callback_hosts")
+    @classmethod
+    def _host_names(cls, value: list[str]) -> list[str]:
+        for entry in value:  # a name, an IP address or a CIDR network; anything else would never match a URL
+            if not HOST_ENTRY.fullmatch(entry):
+                raise ValueError(f"{entry!r} is not a host name, an IP address or a CIDR network")
+        return value
+
     @model_validator(mode="after")
-    def _callbacks_signed(self) -> "Settings":
+    def _consistent(self) -> "Settings":
         if self.callback_hosts and not self.callback_secret:
             raise ValueError("callback_hosts needs callback_secret: every callback is signed (e.g. openssl rand -hex 32)")
+        if self.frames > self.max_frames:
+            raise ValueError(f"frames ({self.frames}) is over max_frames ({self.max_frames}), the most a request may ask for")
         return self
+
+    def environment_problem(self) -> str | None:
+        """What this machine cannot honour of these settings (None: all fine); ``unmask serve`` checks it before it starts."""
+        if self.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                return "device: cuda, but no CUDA device is available here (use cpu, or leave it unset)"
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return f"data_dir: cannot create {self.data_dir}: {exc.strerror or exc}"
+        folders = {"data_dir": self.data_dir, "tmp_dir": self.tmp_dir}
+        for name, folder in folders.items():
+            if folder is not None and not (folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)):
+                return f"{name}: {folder} is not a folder this process can write to"
+        if self.allowed_root is not None and not self.allowed_root.is_dir():
+            return f"allowed_root: {self.allowed_root} is not a folder"
+        return None
 
     def scoring(self) -> ScoringConfig:
         """The ScoringConfig these settings describe (what the predictor is built with)."""

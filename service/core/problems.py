@@ -79,7 +79,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return Problem(422, "Invalid request", describe_errors(exc.errors()), "invalid-request").response(request.url.path)
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):  # not JSON at all: a malformed body, as for multipart
+            return Problem(400, "Bad Request", describe_errors(errors), "bad-request").response(request.url.path)
+        return Problem(422, "Invalid request", describe_errors(errors), "invalid-request").response(request.url.path)
 
 
 def describe_errors(errors) -> str:
@@ -95,10 +98,11 @@ def _message(error: dict) -> str:
 
 
 def _allowed_methods(spec: dict, path: str) -> list[str]:
-    """The methods the OpenAPI document declares for the path template that ``path`` matches."""
+    """The methods the OpenAPI document declares for the path template that ``path`` matches (HEAD with GET)."""
     for template, item in spec.get("paths", {}).items():
         if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)), path):
-            return sorted(method.upper() for method in item)
+            methods = {method.upper() for method in item}
+            return sorted(methods | {"HEAD"} if "GET" in methods else methods)
     return []
 
 

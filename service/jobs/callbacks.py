@@ -59,7 +59,14 @@ class CallbackPolicy:
         """Why ``url`` may not be a callback (None: allowed), from the URL alone."""
         if not self.enabled:
             return "callbacks are off on this server (set UNMASK_CALLBACK_HOSTS)"
-        parts = urlsplit(url)
+        if any(c.isspace() or not c.isprintable() for c in url):
+            return "callback_url must not contain spaces or control characters"
+        try:  # what the sender would choke on later: a bad port or IPv6 literal, a URL httpx refuses
+            parts = urlsplit(url)
+            parts.port  # noqa: B018  (the property raises on a bad or out-of-range port)
+            httpx.URL(url)
+        except (ValueError, httpx.InvalidURL) as exc:
+            return f"callback_url is not a valid URL ({exc})"
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return "callback_url must be an absolute http or https URL"
         if parts.username or parts.password:
@@ -132,7 +139,11 @@ class CallbackSender:
                 for job in self.store.callbacks_due(time.time()):
                     if self._stop.is_set():
                         return
-                    self.deliver(client, job)
+                    try:
+                        self.deliver(client, job)
+                    except Exception as exc:  # one broken delivery must not stop the others
+                        log.exception("job %s: callback failed unexpectedly", job.id)
+                        self.store.callback_tried(job.id, "failed", None, f"internal error: {type(exc).__name__}", None)
                 self._wake.wait(self.poll_s)
                 self._wake.clear()
 

@@ -66,6 +66,14 @@ ADDED_COLUMNS = [
 ]
 
 
+class QueueFull(Exception):
+    """Queuing would pass the ``max_queue`` limit."""
+
+    def __init__(self, queued: int, limit: int) -> None:
+        super().__init__(f"{queued} jobs are queued, the limit is {limit}")
+        self.queued, self.limit = queued, limit
+
+
 @dataclass
 class Job:
     id: str
@@ -135,18 +143,36 @@ class JobStore:
             self._db.close()
 
     def add(self, source: str, path: str, name: str, batch_id: str | None = None, options: dict | None = None,
-            callback_url: str | None = None) -> Job:
-        job_id = uuid.uuid4().hex
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO jobs (id, state, source, path, name, batch_id, created, options, callback_url, callback_state) "
-                "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, source, path, name, batch_id, time.time(), json.dumps(options or {}), callback_url,
-                 "pending" if callback_url else None),
-            )
+            callback_url: str | None = None, max_queued: int | None = None) -> Job:
+        """Queue one job (see ``add_many``)."""
+        (job_id,) = self.add_many(source, [(path, name)], batch_id, options, callback_url, max_queued)
         job = self.get(job_id)
         assert job is not None
         return job
+
+    def add_many(self, source: str, files: list[tuple[str, str]], batch_id: str | None = None, options: dict | None = None,
+                 callback_url: str | None = None, max_queued: int | None = None) -> list[str]:
+        """Queue one job per (path, name), all or none, and return their ids.
+
+        Raises:
+            QueueFull: ``max_queued`` is set and the queued jobs would pass it. The
+                count and the inserts are one transaction, so requests arriving
+                together cannot pass the limit between them.
+        """
+        ids = [uuid.uuid4().hex for _ in files]
+        now, options_json = time.time(), json.dumps(options or {})
+        with self._tx() as db:
+            if max_queued is not None:
+                queued = int(db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued'").fetchone()[0])
+                if queued + len(files) > max_queued:
+                    raise QueueFull(queued, max_queued)
+            db.executemany(
+                "INSERT INTO jobs (id, state, source, path, name, batch_id, created, options, callback_url, callback_state) "
+                "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(job_id, source, path, name, batch_id, now, options_json, callback_url, "pending" if callback_url else None)
+                 for job_id, (path, name) in zip(ids, files)],
+            )
+        return ids
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -247,11 +273,19 @@ class JobStore:
             )
 
     def recover(self, max_attempts: int) -> tuple[int, int]:
-        """After a restart: re-queue jobs left running, or fail those out of attempts."""
+        """After a restart: end or re-queue the jobs a killed process left running.
+
+        A job whose cancel was asked for is cancelled; one out of attempts
+        fails with the reason; the others are queued again. Ended ones get
+        their webhook due now. Returns (re-queued, failed).
+        """
+        now = time.time()
         with self._tx() as db:
+            db.execute("UPDATE jobs SET state = 'cancelled', finished = ?, callback_next = ? WHERE state = 'running' AND cancel_requested = 1",
+                       (now, now))
             failed = db.execute(
-                "UPDATE jobs SET state = 'failed', finished = ?, error = ? WHERE state = 'running' AND attempts >= ?",
-                (time.time(), f"the server stopped while this job ran, {max_attempts} times", max_attempts),
+                "UPDATE jobs SET state = 'failed', finished = ?, error = ?, callback_next = ? WHERE state = 'running' AND attempts >= ?",
+                (now, f"the server stopped while this job ran, {max_attempts} times", now, max_attempts),
             ).rowcount
             requeued = db.execute("UPDATE jobs SET state = 'queued', started = NULL WHERE state = 'running'").rowcount
         return requeued, failed

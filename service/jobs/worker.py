@@ -1,11 +1,12 @@
 """Runs queued jobs on worker threads, one model shared by all of them.
 
 Inference runs here, outside the event loop. Progress (frames done / total)
-goes to the store after every frame, which is also where a cancel request,
-the job timeout or a shut-down is noticed. A shut-down (SIGTERM, a deploy)
-puts the running job back in the queue without counting that start: only a
-process that dies while a job runs (a crash, kill -9, OOM) costs an
-attempt. Finished uploads are deleted after the retention time.
+goes to the store after every frame and before each classifier batch, which
+is also where a cancel request, the job timeout or a shut-down is noticed.
+A shut-down (SIGTERM, a deploy) puts the running job back in the queue
+without counting that start: only a process that dies while a job runs (a
+crash, kill -9, OOM) costs an attempt. Finished uploads are deleted after
+the retention time.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class JobRunner:
         log.info("job %s running: %s", job_id, name)
         try:
             prepared = self.predictor.prepare(path, name, progress=progress, **options)
-            result = self.predictor.finish(prepared)
+            result = self.predictor.finish(prepared, progress)
         except ScoringCancelled:
             if self._stop.is_set():
                 self.store.requeue(job_id)  # a clean shut-down: not an attempt

@@ -4,40 +4,58 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from ....model.results import MediaResult
+from ....model.media import kind_from_name
+from ....model.results import ErrorInfo, MediaResult
 from ...core.problems import Problem
-from ..deps import RunnerDep, SettingsDep, StoreDep, check_options
+from ...jobs.store import QueueFull
+from ..checks import check_file
+from ..deps import RunnerDep, SettingsDep, StoreDep, check_model_usable, check_options
 from ..examples import problems
 from ..paths import expand_media, resolve_under_root
 from ..schemas import BatchJob, BatchPublic, BatchRequest
-from .jobs import _check_capacity
+from .jobs import queue_full
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 NDJSON = "application/x-ndjson"
 
 
-@router.post("", status_code=202, response_model=BatchPublic, responses=problems(400, 401, 403, 404, 413, 422, 429))
-def create_batch(request: BatchRequest, response: Response, settings: SettingsDep, store: StoreDep, runner: RunnerDep):
-    """Queue every media file under the given server-side paths (files or folders)."""
-    if not request.paths:
+@router.post("", status_code=202, response_model=BatchPublic, responses=problems(400, 401, 403, 404, 413, 415, 422, 429, 503))
+def create_batch(batch: BatchRequest, request: Request, response: Response, settings: SettingsDep, store: StoreDep, runner: RunnerDep):
+    """Queue every media file under the given server-side paths (files or folders), each file once.
+
+    A file named on its own gets the type and header checks of ``POST
+    /v1/jobs`` (415, 413, 422 for the request); a folder's files are picked
+    by suffix, and one that turns out bad ends with an error record.
+    """
+    check_model_usable(request)
+    if not batch.paths:
         raise Problem(422, "Invalid request", "paths is empty", "invalid-request")
-    files = []
-    for given in request.paths:
-        files.extend((p, given) for p in expand_media(resolve_under_root(given, settings.allowed_root), settings.allowed_root))
+    options = check_options(settings, frames=batch.frames, aggregation=batch.aggregation, explain=batch.explain)
+    files: dict[Path, None] = {}  # resolved paths in first-seen order: overlapping paths queue a file once
+    for given in batch.paths:
+        resolved = resolve_under_root(given, settings.allowed_root)
+        if resolved.is_file():
+            check_file(resolved, given, settings, options, settings.max_video_seconds)
+        files.update(dict.fromkeys(expand_media(resolved, settings.allowed_root)))
     if not files:
         raise Problem(422, "Invalid request", "no media files under the given paths", "invalid-request")
     if len(files) > settings.max_batch_files:
         raise Problem(413, "Limit exceeded", f"{len(files)} files, over the limit of {settings.max_batch_files} per batch", "limit_exceeded")
-    _check_capacity(store, settings.max_queue, len(files))
-    options = check_options(settings, frames=request.frames, aggregation=request.aggregation, explain=request.explain)
+    if len(files) > settings.max_queue:  # could never be queued: not a retry-later 429
+        raise Problem(413, "Limit exceeded", f"{len(files)} files, over the job queue's limit of {settings.max_queue} "
+                      "(UNMASK_MAX_QUEUE); split the batch or raise the limit", "limit_exceeded")
     batch_id = uuid.uuid4().hex
     root = settings.allowed_root.resolve()  # type: ignore[union-attr]
-    for path, _ in files:
-        store.add("path", str(path), str(path.relative_to(root)), batch_id=batch_id, options=options)
+    try:
+        store.add_many("path", [(str(path), str(path.relative_to(root))) for path in files], batch_id=batch_id, options=options,
+                       max_queued=settings.max_queue)
+    except QueueFull as exc:
+        raise queue_full(exc.queued, exc.limit) from exc
     runner.notify()
     response.headers["Location"] = f"/v1/batches/{batch_id}"
     return _public(batch_id, store)
@@ -54,12 +72,30 @@ def get_batch(batch_id: str, store: StoreDep):
                              "content": {NDJSON: {"schema": {"type": "string", "description": "one MediaResult per line"}}}},
                        **problems(401, 404)})
 def get_batch_results(batch_id: str, store: StoreDep, request: Request):
-    """The records of the batch's finished files: a JSON array, or one JSON object per line when asked for JSON lines."""
+    """The records of the batch's ended files, in the batch's order: a JSON array, or one JSON object per line when asked for JSON lines.
+
+    A file whose job failed (e.g. past the job timeout) or was cancelled has
+    an error record (``job_failed``, ``cancelled``), so every ended file is
+    listed; files still queued or running are not (see the batch's state).
+    """
     jobs = _jobs(batch_id, store)
-    records = [job.result for job in jobs if job.result is not None]
+    records = [record for record in map(_record, jobs) if record is not None]
     if NDJSON in request.headers.get("accept", ""):
         return StreamingResponse((json.dumps(r) + "\n" for r in records), media_type=NDJSON)
     return JSONResponse(records)
+
+
+def _record(job) -> dict | None:
+    """An ended job's record: its result, or an error record when it failed or was cancelled; None while it runs."""
+    if job.result is not None:
+        return job.result
+    if job.state == "failed":
+        error = ErrorInfo("job_failed", job.error or "the job failed")
+    elif job.state == "cancelled":
+        error = ErrorInfo("cancelled", "the job was cancelled")
+    else:
+        return None
+    return MediaResult(path=job.name, media=kind_from_name(job.name), status="error", error=error).to_dict()
 
 
 def _jobs(batch_id: str, store):

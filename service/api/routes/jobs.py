@@ -9,9 +9,9 @@ from typing import Optional
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 
 from ...core.problems import Problem
-from ...jobs.store import JobState
+from ...jobs.store import JobState, QueueFull
 from ..checks import check_decodable, check_file
-from ..deps import OptionsDep, RunnerDep, SettingsDep, StoreDep
+from ..deps import OptionsDep, RunnerDep, SettingsDep, StoreDep, check_model_usable
 from ..examples import JOB_DONE, JOB_QUEUED, example, problems
 from ..paths import MAX_PATH_CHARS, NO_NUL, resolve_under_root
 from ..schemas import JobList, JobPublic
@@ -22,7 +22,7 @@ FINAL: tuple[JobState, ...] = ("done", "failed", "cancelled")
 
 
 @router.post("", status_code=202, response_model=JobPublic,
-             responses={**example(202, JOB_QUEUED), **problems(400, 401, 403, 404, 413, 415, 422, 429)})
+             responses={**example(202, JOB_QUEUED), **problems(400, 401, 403, 404, 413, 415, 422, 429, 503, 507)})
 def create_job(
     request: Request,
     response: Response,
@@ -43,29 +43,33 @@ def create_job(
     progress; when done, its ``result`` is the same record as the
     synchronous endpoints return.
     """
+    check_model_usable(request)
     if (file is None) == (path is None):
         raise Problem(422, "Invalid request", "send exactly one of: a `file` upload or a server-side `path`", "invalid-request")
     if callback_url is not None:
         refusal = request.app.state.callback_policy.refusal(callback_url)
         if refusal:
             raise Problem(422, "Invalid request", f"callback_url: {refusal}", "callback-not-allowed")
-    _check_capacity(store, settings.max_queue, 1)
+    _check_capacity(store, settings.max_queue, 1)  # before receiving a large upload; queuing checks again, atomically
     check_slots = request.app.state.check_slots
     if file is not None:
         uploads = settings.data_dir / "uploads"
         uploads.mkdir(parents=True, exist_ok=True)
         job_file = uuid.uuid4().hex
         part = uploads / (owned_name(PART_PREFIX) + job_file)  # removed at the next start if this process dies
+        dest = uploads / job_file
         try:
             name, _ = save_upload(file, part, settings.max_upload_bytes)
             checked = check_file(part, name, settings, options, settings.max_video_seconds)
             with check_slots:
                 check_decodable(checked, settings.max_pixels)
-            dest = uploads / job_file
             os.replace(part, dest)
+            job = _queue(store, settings.max_queue, "upload", str(dest), name, options, callback_url)
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
         finally:
             part.unlink(missing_ok=True)
-        job = store.add("upload", str(dest), name, options=options, callback_url=callback_url)
     else:
         resolved = resolve_under_root(path, settings.allowed_root)
         if resolved.is_dir():
@@ -75,7 +79,7 @@ def create_job(
         checked = check_file(resolved, path, settings, options, settings.max_video_seconds)
         with check_slots:
             check_decodable(checked, settings.max_pixels)
-        job = store.add("path", str(resolved), path, options=options, callback_url=callback_url)
+        job = _queue(store, settings.max_queue, "path", str(resolved), path, options, callback_url)
     runner.notify()
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobPublic.of(job)
@@ -125,8 +129,19 @@ def _job(store, job_id: str):
 def _check_capacity(store, max_queue: int, adding: int) -> None:
     queued = store.count("queued")
     if queued + adding > max_queue:
-        raise Problem(429, "Too many requests", f"{queued} jobs are queued, the limit is {max_queue}; retry later",
-                      "queue-full", headers={"Retry-After": "30"})
+        raise queue_full(queued, max_queue)
+
+
+def queue_full(queued: int, max_queue: int) -> Problem:
+    return Problem(429, "Too many requests", f"{queued} jobs are queued, the limit is {max_queue}; retry later",
+                   "queue-full", headers={"Retry-After": "30"})
+
+
+def _queue(store, max_queue: int, source: str, path: str, name: str, options: dict, callback_url: str | None):
+    try:
+        return store.add(source, path, name, options=options, callback_url=callback_url, max_queued=max_queue)
+    except QueueFull as exc:
+        raise queue_full(exc.queued, exc.limit) from exc
 
 
 def _decode_cursor(cursor: str | None) -> int | None:
