@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--out", type=Path, help="write records here (.jsonl, or .csv for a flat table); a rerun resumes it")
     score.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar on stderr (default: when --out is set)")
     score.add_argument("--frames", type=int, default=DEFAULTS.frames, help=f"frames sampled evenly per video (default {DEFAULTS.frames})")
-    score.add_argument("--fps", type=float, default=None, help="sample this many frames per second instead of --frames")
+    score.add_argument("--fps", type=float, default=None, help="sample this many frames per second, at most --frames (raise it for long videos)")
     score.add_argument("--aggregation", default=DEFAULTS.aggregation, help=f"mean, max or confident (default {DEFAULTS.aggregation})")
     score.add_argument("--save", type=Path, default=None, metavar="DIR", help="write pictures per file here: annotated image, "
                        "for videos a contact sheet and the score timeline, heat maps with --explain (PNG)")
@@ -162,6 +162,9 @@ def cmd_serve(args) -> int:
         settings = Settings(**overrides)
     except ValidationError as exc:  # one line: "port: Input should be ..."
         raise UsageError(f"bad setting: {describe_errors(exc.errors())}") from exc
+    problem = settings.environment_problem()
+    if problem:
+        raise UsageError(f"bad setting: {problem}")
     configure_logging(settings.log_format, logging.WARNING if args.quiet else logging.INFO)
     read_info(resolve_checkpoint(settings.model))  # a wrong name or path stops here (the weights load in the background)
     _check_can_listen(settings.host, settings.port)

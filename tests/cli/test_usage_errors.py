@@ -57,6 +57,14 @@ def test_serve_stops_at_once_with_one_line_on_a_bad_model_port_or_setting():
     assert "no checkpoint 'no-such-model'" in _one_line_error(["serve", "--model", "no-such-model"])
     assert "port: Input should be less than or equal to 65535" in _one_line_error(["serve", "--port", "99999"])
     assert "max_frames" in _one_line_error(["serve"], env={"UNMASK_MAX_FRAMES": "many"})
+    assert "over max_frames" in _one_line_error(["serve"], env={"UNMASK_FRAMES": "200"})
+    assert "not a host name" in _one_line_error(["serve"], env={"UNMASK_CALLBACK_HOSTS": "not a host!!", "UNMASK_CALLBACK_SECRET": "s"})
+    # Settings this machine cannot honour: before, the server started and then failed every request (500) or never got ready.
+    assert "tmp_dir" in _one_line_error(["serve"], env={"UNMASK_TMP_DIR": "/nonexistent/spool"})
+    assert "data_dir: cannot create /proc/nope" in _one_line_error(["serve", "--data-dir", "/proc/nope"])
+    assert "allowed_root" in _one_line_error(["serve", "--allowed-root", "/nonexistent"])
+    if not torch.cuda.is_available():
+        assert "no CUDA device" in _one_line_error(["serve", "--device", "cuda"])
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -127,7 +127,8 @@ def test_sample_indices_spread_evenly():
     assert gaps.min() >= 9 and gaps.max() <= 10
     assert sample_indices(10, 30.0, frames=32) == list(range(10))
     assert len(sample_indices(300, 30.0, sample_fps=2.0)) == 20
-
+    assert sample_indices(300, 30.0, frames=20, sample_fps=2.0) == sample_indices(300, 30.0, sample_fps=2.0)
+    assert sample_indices(300, 30.0, frames=4, sample_fps=2.0) == sample_indices(300, 30.0, frames=4)  # frames caps it
 
 def test_read_video_forward_keeps_requested_frames(shared_data):
     clip = shared_data / "clips" / "ffpp_real_004.mp4"
