@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from contextlib import contextmanager
@@ -14,22 +15,50 @@ from ..model.results import CSV_FIELDS, MediaResult
 
 
 def already_scored(path: Path, fmt: str) -> set[str]:
-    """Paths recorded in an earlier run's output; a line a killed run cut off is removed."""
+    """Make an earlier run's output ready to resume, and return the paths it scored (ok or no_face).
+
+    Its error records are removed, so a rerun tries those files again (a
+    fault may have passed; if not, they fail again and the exit code says
+    so), and so is a line a killed run cut off.
+    """
     if not path.exists():
         return set()
-    if fmt == "jsonl":
-        _drop_partial_line(path)
-    done = set()
-    with path.open(newline="") as fh:
-        if fmt == "csv":
-            done = {row["path"] for row in csv.DictReader(fh) if row.get("path")}
-        else:
-            for line in fh:
-                try:
-                    done.add(json.loads(line)["path"])
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    continue  # the line a killed run was writing
-    return done
+    if fmt == "csv":
+        with path.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            rows = [row for row in reader if row.get("path")]
+            fields = reader.fieldnames or CSV_FIELDS
+        kept = [row for row in rows if row.get("status") != "error"]
+        if len(kept) < len(rows):
+            _rewrite(path, lambda out: _write_csv(out, fields, kept))
+        return {row["path"] for row in kept}
+    lines, records = path.read_bytes().split(b"\n"), []
+    for line in lines:
+        try:
+            records.append((line, json.loads(line)))
+        except json.JSONDecodeError:
+            continue  # the line a killed run was writing
+    kept = [(line, r) for line, r in records if isinstance(r, dict) and "path" in r and r.get("status") != "error"]
+    if len(kept) < len([line for line in lines if line]):
+        _rewrite(path, lambda out: out.write(b"".join(line + b"\n" for line, _ in kept)))
+    return {r["path"] for _, r in kept}
+
+
+def _write_csv(out: IO[bytes], fields, rows: list[dict]) -> None:
+    text = io.TextIOWrapper(out, newline="")  # the encoding RecordWriter appends with
+    writer = csv.DictWriter(text, fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    text.flush()
+    text.detach()
+
+
+def _rewrite(path: Path, write) -> None:
+    """Replace ``path`` with what ``write`` writes, atomically (a kill leaves the old file or the new, never half)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as out:
+        write(out)
+    tmp.replace(path)
 
 
 class RecordWriter:
@@ -66,13 +95,6 @@ class RecordWriter:
     def __exit__(self, *exc) -> None:
         if self.out is not None:
             self._fh.close()
-
-
-def _drop_partial_line(path: Path) -> None:
-    """Cut a half-written last line (a killed run) so appending stays valid JSONL."""
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        path.write_bytes(data[: data.rfind(b"\n") + 1])
 
 
 @contextmanager

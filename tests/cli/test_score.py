@@ -29,8 +29,26 @@ def test_batch_writes_one_line_per_file_and_resumes(batch_dir, tiny_checkpoint, 
     assert len(records) == 6
     assert {r["status"] for r in records} >= {"ok", "error"}
     out.write_text(out.read_text() + '{"path": "half-writ')  # a run killed mid-line
-    assert main(args) == 0  # nothing left to score
-    assert [json.loads(line) for line in out.read_text().splitlines()] == records
+    assert main(args) == 1  # only the broken file is tried again, and it fails again: the exit code still says so
+    again = [json.loads(line) for line in out.read_text().splitlines()]
+    assert again[:5] == [r for r in records if r["status"] != "error"]
+    assert [(r["path"], r["status"]) for r in again[5:]] == [(r["path"], r["status"]) for r in records if r["status"] == "error"]
+
+
+def test_a_rerun_scores_files_that_failed_before(tmp_path, tiny_checkpoint, shared_data, bad_files):
+    """Before, an error record counted as done: a rerun skipped the file (even once it was fixed) and exited 0."""
+    folder, out = tmp_path / "in", tmp_path / "results.csv"
+    folder.mkdir()
+    good = shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
+    (folder / "a.jpg").write_bytes(good.read_bytes())
+    (folder / "b.jpg").write_bytes(bad_files["truncated_jpeg"].read_bytes())
+    args = ["-q", "score", str(folder), "--out", str(out), "--model", str(tiny_checkpoint), "--no-progress"]
+    assert main(args) == 1
+    (folder / "b.jpg").write_bytes(good.read_bytes())  # the fault has passed
+    assert main(args) == 0
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["path"], r["status"]) for r in rows] == [(str(folder / "a.jpg"), "ok"), (str(folder / "b.jpg"), "ok")]
 
 
 def test_batch_resume_scores_only_new_files(batch_dir, tiny_checkpoint, tmp_path, shared_data):
