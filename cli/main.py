@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "for videos a contact sheet and the score timeline, heat maps with --explain (PNG)")
     score.add_argument("--explain", action="store_true", help="add Grad-CAM heat maps of the top faces to each record (and to --save)")
     score.add_argument("--engine", choices=["local", "ray"], default="local", help="ray: a Ray Data job (local instance, or --ray-address)")
-    score.add_argument("--actors", type=int, default=2, help="with --engine ray: model copies scoring at once (default 2)")
+    score.add_argument("--actors", type=_at_least_one, default=2, help="with --engine ray: model copies scoring at once (default 2)")
     score.add_argument("--ray-address", default=None, help="with --engine ray: an existing cluster (auto, ray://host:10001)")
     score.set_defaults(func=cmd_score)
 
@@ -188,9 +188,22 @@ def cmd_keygen(args) -> int:
     import hashlib
     import secrets
 
+    if sys.stdout is None:  # started with stdout closed: the key would go nowhere
+        raise UsageError("standard output is closed: nowhere to print the key")
     key = secrets.token_urlsafe(32)
     print(json.dumps({"key": key, "sha256": hashlib.sha256(key.encode()).hexdigest()}))
     return 0
+
+
+def _at_least_one(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+    return value
 
 
 def iter_media(paths: Iterable[Path]) -> Iterator[Path]:
@@ -215,6 +228,10 @@ def cmd_score(args) -> int:
     files = list(iter_media(args.paths))  # check every path before loading the model
     if not files:
         raise UsageError("no media files found in the given paths")
+    if args.save is not None:  # pictures that cannot be written are a usage error, found before any scoring
+        args.save.mkdir(parents=True, exist_ok=True)
+        if not os.access(args.save, os.W_OK | os.X_OK):
+            raise UsageError(f"--save {args.save}: not a folder this process can write to")
     fmt = args.format or _format_for(args.out)
     done = already_scored(args.out, fmt) if args.out else set()
     todo = [f for f in files if str(f) not in done]

@@ -77,3 +77,22 @@ def test_an_out_folder_that_cannot_be_made_is_a_usage_error(shared_data, tmp_pat
     clip = shared_data / "clips" / "ffpp_real_004.mp4"
     assert main(["-q", "extract", str(clip), "--out", str(tmp_path / "file" / "crops")]) == 2
     assert "Not a directory" in capsys.readouterr().err
+
+
+def test_actors_below_one_is_an_argument_error(shared_data, capsys):
+    frame = shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
+    with pytest.raises(SystemExit) as exited:  # argparse's own exit 2, before ray is imported
+        main(["-q", "score", str(frame), "--engine", "ray", "--actors", "0"])
+    assert exited.value.code == 2 and "--actors: 0: must be at least 1" in capsys.readouterr().err
+
+
+def test_a_save_folder_that_cannot_be_written_is_a_usage_error_before_scoring(shared_data, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    frame = shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
+    assert main(["-q", "score", str(frame), "--save", str(tmp_path / "file" / "pictures")]) == 2  # before: scored, then exit 1
+    assert "Not a directory" in capsys.readouterr().err
+
+
+def test_keygen_with_stdout_closed_fails_instead_of_losing_the_key():
+    proc = subprocess.run([UNMASK, "keygen"], stderr=subprocess.PIPE, text=True, timeout=60, preexec_fn=lambda: os.close(1))
+    assert proc.returncode == 2 and "standard output is closed" in proc.stderr
