@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.set_defaults(func=cmd_score)
 
     export = sub.add_parser("export", help="export a checkpoint to ONNX and check parity")
-    _model_args(export)
+    # Only --model: export and its parity check always run on the CPU, so --device/--backend would be ignored.
+    export.add_argument("--model", "--checkpoint", dest="model", default=None, help="bundled model name or checkpoint path (default: the bundled default)")
     export.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
     export.set_defaults(func=cmd_export)
 

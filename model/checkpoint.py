@@ -72,6 +72,9 @@ class CheckpointInfo:
             raise CheckpointError(f"{source}: format_version {data.get('format_version')!r}, expected {FORMAT_VERSION}")
         try:
             config = ModelConfig.from_dict(data["config"])
+            for key in ("architecture_kwargs", "training", "metrics"):
+                if not isinstance(data.get(key) or {}, dict):
+                    raise ValueError(f"{key}: {data[key]!r} is not an object")
             return cls(
                 name=str(data["name"]),
                 version=str(data["version"]),
@@ -83,15 +86,18 @@ class CheckpointInfo:
                 created=str(data.get("created", "")),
                 unmask_version=str(data.get("unmask_version", "")),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except KeyError as exc:
+            raise CheckpointError(f"{source}: bad metadata: missing key {exc}") from exc
+        except (TypeError, ValueError) as exc:
             raise CheckpointError(f"{source}: bad metadata: {exc}") from exc
 
 
 def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
     """(weights, metadata) paths for a stem or either file of the pair."""
     path = Path(path)
-    stem = path.with_suffix("") if path.suffix in {".safetensors", ".json"} else path
-    return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    # Only the pair's own suffixes are stripped: "model-v1.5" is a stem, not "model-v1" + ".5".
+    stem = str(path).removesuffix(path.suffix) if path.suffix in {".safetensors", ".json"} else str(path)
+    return Path(f"{stem}.safetensors"), Path(f"{stem}.json")
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, info: CheckpointInfo, half: bool = False) -> Path:
@@ -143,7 +149,7 @@ def read_info(path: str | Path) -> CheckpointInfo:
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, CheckpointInfo]:
     """Build the model the metadata names and load the weights into it, strictly."""
-    weights_path, _ = checkpoint_paths(path)
+    weights_path, meta_path = checkpoint_paths(path)
     info = read_info(path)
     if not weights_path.is_file():
         raise CheckpointError(f"{weights_path}: weights file not found")
@@ -151,7 +157,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         state = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{weights_path}: not a safetensors file: {exc}") from exc
-    model = create_model(info.config.architecture, **info.architecture_kwargs)
+    try:
+        model = create_model(info.config.architecture, **info.architecture_kwargs)
+    except (TypeError, ValueError) as exc:  # e.g. a keyword the architecture does not take
+        raise CheckpointError(f"{meta_path}: bad metadata: architecture_kwargs: {exc}") from exc
     _check_state(model, state, weights_path, info.config.architecture)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     model.eval().to(device)
@@ -188,9 +197,9 @@ def resolve_checkpoint(name_or_path: str | Path | None = None) -> Path:
     weights_path, meta_path = checkpoint_paths(name_or_path)
     if meta_path.is_file() or weights_path.is_file():
         return weights_path
-    bundled = BUNDLED_DIR / f"{name_or_path}.json"
-    if bundled.is_file():
-        return bundled.with_suffix(".safetensors")
+    bundled_weights, bundled_meta = checkpoint_paths(BUNDLED_DIR / str(name_or_path))
+    if bundled_meta.is_file():
+        return bundled_weights
     raise CheckpointError(
         f"no checkpoint {str(name_or_path)!r}: not a file, and bundled models are: {', '.join(list_bundled()) or 'none'}"
     )

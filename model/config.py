@@ -8,7 +8,9 @@ threshold and the test-time augmentations.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
+from typing import Callable
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -27,10 +29,8 @@ class CropConfig:
     shift_y: float = 0.04
 
     def __post_init__(self) -> None:
-        if not 0.3 <= self.scale <= 3.0:
-            raise ValueError(f"crop scale {self.scale} outside [0.3, 3.0]")
-        if not -0.5 <= self.shift_y <= 0.5:
-            raise ValueError(f"crop shift_y {self.shift_y} outside [-0.5, 0.5]")
+        self.scale = _real("crop scale", self.scale, lambda v: 0.3 <= v <= 3.0, "[0.3, 3.0]")
+        self.shift_y = _real("crop shift_y", self.shift_y, lambda v: -0.5 <= v <= 0.5, "[-0.5, 0.5]")
 
 
 @dataclass
@@ -50,30 +50,59 @@ class ModelConfig:
     temperature: float = 1.0  # logits are divided by it before the sigmoid (fitted on validation logits)
 
     def __post_init__(self) -> None:
-        if isinstance(self.crop, dict):
+        # Checkpoint metadata arrives here from JSON: types are checked as well as
+        # ranges, so a bad file fails when read instead of scoring wrongly later.
+        from .architectures import ARCHITECTURES  # here: architectures imports this module
+        from .tta import FLIP_AXES
+
+        if not isinstance(self.architecture, str) or self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture: unknown {self.architecture!r}; known: {', '.join(ARCHITECTURES.names())}")
+        if isinstance(self.input_size, bool) or not isinstance(self.input_size, numbers.Integral) \
+                or not 32 <= self.input_size <= 1024:
+            raise ValueError(f"input_size: {self.input_size!r} is not a whole number in [32, 1024]")
+        self.input_size = int(self.input_size)
+        self.mean = _rgb("mean", self.mean, lambda v: 0.0 <= v <= 1.0, "[0, 1]")
+        self.std = _rgb("std", self.std, lambda v: 0.0 < v <= 1.0, "(0, 1]")
+        if isinstance(self.crop, dict) and set(self.crop) <= {"scale", "shift_y"}:
             self.crop = CropConfig(**self.crop)
-        self.mean = tuple(float(v) for v in self.mean)  # type: ignore[assignment]
-        self.std = tuple(float(v) for v in self.std)  # type: ignore[assignment]
+        if not isinstance(self.crop, CropConfig):
+            raise ValueError(f"crop: {self.crop!r} is not an object with scale and shift_y")
+        self.threshold = _real("threshold", self.threshold, lambda v: 0.0 < v < 1.0, "(0, 1)")
+        if isinstance(self.tta, str) or not isinstance(self.tta, (list, tuple)) or not self.tta \
+                or not all(isinstance(name, str) and name in FLIP_AXES for name in self.tta):
+            raise ValueError(f"tta: {self.tta!r} is not a non-empty list of {', '.join(FLIP_AXES)}")
         self.tta = tuple(self.tta)
-        if len(self.mean) != 3 or len(self.std) != 3:
-            raise ValueError("mean and std need three values (RGB)")
-        if not 32 <= self.input_size <= 1024:
-            raise ValueError(f"input_size {self.input_size} outside [32, 1024]")
-        if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold {self.threshold} outside (0, 1)")
-        if not 0.05 <= self.temperature <= 20.0:
-            raise ValueError(f"temperature {self.temperature} outside [0.05, 20]")
+        self.temperature = _real("temperature", self.temperature, lambda v: 0.05 <= v <= 20.0, "[0.05, 20]")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
+        if not isinstance(data, dict):
+            raise ValueError(f"config: {data!r} is not an object")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+            raise ValueError(f"config: unknown keys {sorted(unknown)}")
+        missing = {"architecture", "input_size"} - set(data)
+        if missing:
+            raise ValueError(f"config: missing keys {sorted(missing)}")
         return cls(**data)
+
+
+def _real(name: str, value: object, ok: Callable[[float], bool], where: str) -> float:
+    """``value`` as a float when it is a real number that is ``ok``; else ValueError naming the field."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not ok(value):  # NaN fails every ok
+        raise ValueError(f"{name}: {value!r} is not a number in {where}")
+    return float(value)
+
+
+def _rgb(name: str, values: object, ok: Callable[[float], bool], where: str) -> tuple[float, float, float]:
+    """Three real numbers (R, G, B), each ``ok``; else ValueError naming the field."""
+    if isinstance(values, str) or not isinstance(values, (list, tuple)) or len(values) != 3:
+        raise ValueError(f"{name}: {values!r} is not a list of three numbers (RGB)")
+    return tuple(_real(name, v, ok, where) for v in values)  # type: ignore[return-value]
 
 
 BACKENDS = ("auto", "torch", "onnx")

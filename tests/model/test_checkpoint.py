@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import re
 
 import pytest
 import torch
@@ -60,7 +61,7 @@ def test_metadata_that_disagrees_with_weights_is_named(tmp_path):
         (b"not safetensors", None, "not a safetensors file"),
         (None, "{not json", "not valid JSON"),
         (None, json.dumps({"name": "x"}), "not an unmask checkpoint"),
-        (None, json.dumps({"format": "unmask-checkpoint", "format_version": 1, "name": "x", "version": "1", "config": {"architecture": "lite0", "input_size": 5}}), "input_size 5"),
+        (None, json.dumps({"format": "unmask-checkpoint", "format_version": 1, "name": "x", "version": "1", "config": {"architecture": "lite0", "input_size": 5}}), "input_size: 5"),
     ],
 )
 def test_not_a_checkpoint_says_what_is_wrong(tmp_path, weights, meta, message):
@@ -121,3 +122,55 @@ def test_undefined_metrics_are_written_as_null_so_the_metadata_is_strict_json(tm
     assert "NaN" not in text and "Infinity" not in text
     metrics = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the metadata"))["metrics"]
     assert metrics == {"auc": None, "history": [{"eer": None, "loss": 0.5}], "calibration": {"ece": None}}
+
+
+def test_a_stem_with_a_dot_keeps_it(tmp_path):
+    """"model-v1.5" is the whole stem: only .json / .safetensors are stripped, so ".5" survives (and "cal.v2")."""
+    model = create_model("lite0").eval()
+    info = CheckpointInfo(name="t", version="1.5", config=default_config("lite0"))
+    weights = save_checkpoint(tmp_path / "model-v1.5", model, info)
+    assert weights == tmp_path / "model-v1.5.safetensors" and (tmp_path / "model-v1.5.json").is_file()
+    for given in ("model-v1.5", "model-v1.5.json", "model-v1.5.safetensors"):
+        assert resolve_checkpoint(tmp_path / given) == weights
+        assert load_checkpoint(tmp_path / given)[1].version == "1.5"
+
+
+# Each passed the old check yet failed later: a NaN score, a wrong AUC, a traceback.
+BAD_CONFIG = [
+    ({"std": [0, 0, 0]}, "std:"),
+    ({"std": [0.2, 0.2]}, "std:"),
+    ({"mean": "abc"}, "mean:"),
+    ({"mean": [123.7, 116.3, 103.5]}, "mean:"),  # 0-255 scale: pixels are normalised from [0, 1]
+    ({"crop": 5}, "crop:"),
+    ({"crop": {"scale": "big"}}, "crop scale:"),
+    ({"tta": "hflip"}, "tta:"),
+    ({"tta": ["bogus"]}, "tta:"),
+    ({"tta": []}, "tta:"),
+    ({"architecture": "bogusnet"}, "architecture: unknown 'bogusnet'"),
+    ({"input_size": 224.7}, "input_size:"),
+    ({"input_size": True}, "input_size:"),
+    ({"threshold": 1.5}, "threshold:"),
+    ({"temperature": "1"}, "temperature:"),
+]
+
+
+@pytest.mark.parametrize("change, field", BAD_CONFIG, ids=[str(c) for c, _ in BAD_CONFIG])
+def test_unusable_metadata_is_refused_when_read_naming_the_field(tmp_path, change, field):
+    _, path = _save(tmp_path)
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta["config"].update(change)
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=f"^{re.escape(str(meta_path))}: bad metadata: {field}"):
+        read_info(path)
+
+
+@pytest.mark.parametrize("kwargs, message", [({"bogus": 1}, "architecture_kwargs: .*bogus"), ([1], r"architecture_kwargs: \[1\]")])
+def test_architecture_kwargs_the_model_does_not_take_are_bad_metadata(tmp_path, kwargs, message):
+    _, path = _save(tmp_path)
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta["architecture_kwargs"] = kwargs
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=f"bad metadata: {message}"):
+        load_checkpoint(path)
