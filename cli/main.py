@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--out", type=Path, required=True, help="folder for crops/, manifest.csv and done.txt")
     extract.add_argument("--model", "--checkpoint", dest="model", default=None, help="take crop margin and size from this checkpoint")
     extract.add_argument("--frames", type=int, default=DEFAULTS.frames, help=f"frames sampled per video (default {DEFAULTS.frames})")
-    extract.add_argument("--label", default="", help="label written on every row (e.g. real or fake)")
+    extract.add_argument("--label", default="", help="label written on every row: real, fake, 0 or 1")
     extract.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     extract.set_defaults(func=cmd_extract)
 
@@ -288,12 +288,22 @@ def cmd_extract(args) -> int:
     from ..model.checkpoint import read_info, resolve_checkpoint
     from ..training.extract import ExtractOptions, extract
 
+    label = args.label.strip().lower()
+    if label not in ("", "real", "fake", "0", "1"):  # what training accepts in a manifest (training/readers.py)
+        raise UsageError(f"label must be real, fake, 0 or 1, not {args.label!r}")
+    for name in ("frames", "workers"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"{name} must be at least 1, not {getattr(args, name)}")
     sources = list(iter_media(args.paths))
     if not sources:
         raise UsageError("no media files found in the given paths")
     config = read_info(resolve_checkpoint(args.model)).config
-    options = ExtractOptions(args.out, config, frames=args.frames, label=args.label, workers=args.workers)
-    counts = extract(sources, options)
+    options = ExtractOptions(args.out, config, frames=args.frames, label=label, workers=args.workers)
+    try:
+        counts = extract(sources, options)
+    except KeyboardInterrupt:  # the unfinished sources' crops are removed: nothing half-done is left
+        print("unmask: interrupted; rerun to resume", file=sys.stderr)
+        return 130
     print(json.dumps({"out": str(args.out), **counts}))
     return 1 if counts["failed"] else 0
 
