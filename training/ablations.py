@@ -96,7 +96,8 @@ def run_one(name: str, values: dict, plan: dict, out: Path, rescore: bool = Fals
         report = {"name": name, "changes": values, "minutes": json.loads((source / "ablation.json").read_text())["minutes"]}
     else:
         cfg = resolve_config(None, {**plan.get("base", {}), **values, "out_dir": str(folder), "name": f"ablation-{name}",
-                                    "progress": False, "command": f"python -m unmask.training.ablations ({name})"})
+                                    "progress": False, "command": f"python -m unmask.training.ablations ({name})",
+                                    "resume": (folder / "state.json").is_file()})  # a killed variant continues
         start = time.monotonic()
         weights = train(cfg)
         report = {"name": name, "changes": values, "minutes": round((time.monotonic() - start) / 60, 1)}

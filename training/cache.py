@@ -98,7 +98,7 @@ def build_cache(paths: Sequence[str], size: int, stem: str | Path, threads: int 
             return CropCache(np.load(array_path, mmap_mode="r"), index["paths"], index.get("misses", 0))
         log.info("cache %s is stale: rebuilding", array_path)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    tmp = array_path.with_name(array_path.stem + ".tmp.npy")
+    tmp = array_path.with_name(f"{array_path.stem}.{os.getpid()}.tmp.npy")  # per process: torchrun ranks may build it at once
     images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size, size, 3))
     start = time.monotonic()
 

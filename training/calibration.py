@@ -66,6 +66,8 @@ def pick_threshold(labels: np.ndarray, probs: np.ndarray, method: str = "youden"
 
 def threshold_for_fpr(real_probs: np.ndarray, fpr: float) -> float:
     """The lowest threshold at which at most ``fpr`` of these real faces score at or above it."""
+    if not 0 <= fpr < 1:
+        raise ValueError(f"target false-positive rate must be in [0, 1), not {fpr}")
     s = np.sort(np.asarray(real_probs, dtype=np.float64))[::-1]
     k = int(np.floor(fpr * len(s)))  # this many reals may be flagged
     return float(np.nextafter(s[k], 1.0)) if k < len(s) else float(s[-1])

@@ -37,10 +37,10 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     _flag(p, "--out", "out_dir", help="run folder (checkpoints, metrics.csv, state)")
     _flag(p, "--name", "name", help="checkpoint name in the metadata")
     _flag(p, "--version", "version")
-    _flag(p, "--architecture", "architecture", help="lite0, efficientnet_b0, efficientnet_b4, efficientnet_b4_vit")
+    _flag(p, "--architecture", "architecture", help="lite0, lite2, efficientnet_b0, efficientnet_b4, efficientnet_b4_vit")
     p.add_argument("--cbam", dest="cbam", action="store_true", default=S, help="CBAM attention before pooling")
-    _flag(p, "--input-size", "input_size", int, "0: the architecture's default")
-    _flag(p, "--init", "init", help="imagenet, none, or a checkpoint path / bundled name to fine-tune")
+    _flag(p, "--input-size", "input_size", int, "0: the architecture's default; else 32-1024")
+    _flag(p, "--init", "init", help="imagenet (lite0, lite2), none, or a checkpoint path / bundled name to fine-tune")
     p.add_argument("--finetune", dest="finetune", action="store_true", default=S,
                    help="preset: lr x0.1, stem + 4 lower blocks frozen for epoch 1, 10 warmup steps")
     for name, kind in [("epochs", int), ("samples-per-epoch", int), ("batch-size", int), ("accum-steps", int),
@@ -52,10 +52,12 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
         _flag(p, f"--{name}", name.replace("-", "_"), kind)
     p.add_argument("--loss", dest="loss", choices=["bce", "focal"], default=S)
     p.add_argument("--amp", dest="amp", choices=["none", "bf16", "fp16"], default=S, help="autocast dtype (CUDA)")
-    _flag(p, "--device", "device", help="auto, cpu, cuda")
+    _flag(p, "--device", "device", help="auto, cpu, cuda or cuda:N")
     _flag(p, "--sbi", "sbi", float, "share of self-blended fakes per epoch (default 0.25 on shared data, 0 on a manifest)")
     _flag(p, "--augment", "augment", help="augmentation preset: none, light, strong (a config file can override single keys)")
-    _flag(p, "--cache-dir", "cache_dir", help="where decoded crops are cached (default runs/cache; '' reads JPEGs each time)")
+    _flag(p, "--cache-dir", "cache_dir", help="where decoded crops and landmarks are cached (default "
+                                              "$UNMASK_CACHE_DIR/training, ~/.cache/unmask/training); '' reads the JPEGs "
+                                              "each time (cache = false)")
     p.add_argument("--no-balance", dest="balance", action="store_false", default=S, help="draw classes as they occur")
     p.add_argument("--resume", dest="resume", action="store_true", default=S, help="continue the run in --out")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=S)
@@ -78,7 +80,10 @@ def train_config(args: argparse.Namespace):
     flags = {k: v for k, v in vars(args).items() if k not in {"func", "config_file", "sbi", "command_line", "command", "quiet"}}
     if "sbi" in vars(args):
         base = config.read_config_file(args.config_file).get("mix", {}) if "config_file" in vars(args) else {}
-        flags["mix"] = {**base, "sbi": args.sbi}
+        flags["mix"] = {**base, "sbi": args.sbi} if isinstance(base, dict) else base  # not a table: the config says so
+    if flags.get("cache_dir") == "":  # --cache-dir '': no crops cache (landmarks still go to the default folder)
+        del flags["cache_dir"]
+        flags["cache"] = False
     flags["command"] = getattr(args, "command_line", None) or shlex.join(["unmask", *sys.argv[1:]])
     return config.resolve_config(getattr(args, "config_file", None), flags)
 
@@ -105,7 +110,10 @@ def run_train(args: argparse.Namespace) -> int:
     _, loop = _import("training")
     cfg = train_config(args)
     path = loop.train(cfg)
-    log.info("last checkpoint: %s", path)
+    if path is None:
+        log.info("no epoch checkpoint yet (stopped in epoch 1); the state in %s continues with --resume", cfg.out_dir)
+    else:
+        log.info("last checkpoint: %s", path)
     return 0
 
 
@@ -143,7 +151,7 @@ def run_eval(args: argparse.Namespace) -> int:
     import torch
 
     from ..model import strict_json
-    from ..model.checkpoint import load_checkpoint, resolve_checkpoint
+    from ..model.checkpoint import checkpoint_paths, load_checkpoint, resolve_checkpoint
     from ..model.tta import tta_probability
     from .calibration import fit_temperature, pick_threshold, threshold_for_fpr
     from .datasets import dfdc_records, manifest_records, shared_data_dir, split_records
@@ -151,13 +159,22 @@ def run_eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate, report, roc_png
     from .loop import cap_per_label
 
+    _check_eval_args(args)
     path = resolve_checkpoint(args.checkpoint)
     model, info = load_checkpoint(path)
+    # Every output is checked (its folder made) now: a bad one fails before the slow scoring, with nothing written.
+    outputs = [Path(p) for p in (args.roc, args.scores, None if args.out == "-" else args.out) if p]
+    if args.calibrate:
+        outputs += [checkpoint_paths(path)[1]] if args.in_place else list(checkpoint_paths(_calibrated_stem(args, info)))
+    for target in outputs:
+        _check_writable(target)
     if args.manifest:
         recs, split = split_records(manifest_records(args.manifest), args.split), f"{args.manifest} ({args.split})"
     else:
         data = Path(args.data) if args.data else shared_data_dir()
         recs, split = dfdc_records(data, "val"), "dfdc_faces validation (by group)"
+    if not recs:
+        raise TrainingError(f"{split}: no crops to score")
     recs = cap_per_label(recs, args.limit, 0)
     tta = ("identity",) if args.no_tta else info.config.tta
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
@@ -207,15 +224,59 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_eval_args(args: argparse.Namespace) -> None:
+    """Numbers and choices, before anything is loaded, scored or written."""
+    from .config import check_device
+    from .errors import ConfigError
+
+    checks = [(args.batch_size >= 1, f"--batch-size must be positive, not {args.batch_size}"),
+              (args.limit >= 0, f"--limit must not be negative, not {args.limit}"),
+              (args.workers >= 0, f"--workers must not be negative, not {args.workers}"),
+              (0 <= args.target_fpr < 1, f"--target-fpr must be in [0, 1), not {args.target_fpr}")]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+    check_device(args.device)
+
+
+def _check_writable(path: Path) -> None:
+    """Make an output's folder (as the writers do) and check the file can be written there."""
+    import os
+
+    from .errors import TrainingError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise TrainingError(f"{path}: a file stands where its folder should be") from None
+    except OSError as exc:
+        raise TrainingError(f"{path}: cannot create its folder ({exc.strerror or exc})") from None
+    if path.is_dir():
+        raise TrainingError(f"{path}: is a folder; give a file name")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise TrainingError(f"{path}: cannot be written (no write permission, or a read-only file system)")
+
+
+def _calibrated_stem(args, info) -> Path:
+    base = Path(args.out).parent if args.out != "-" else Path.cwd()
+    return Path(args.save_as) if args.save_as else base / f"{info.name}-calibrated"
+
+
 def _write_calibrated(args, path, info, model, new_config, summary) -> Path:
-    """The checkpoint's own JSON (``--in-place``) or a calibrated copy gets the new threshold or temperature."""
-    from ..model.checkpoint import save_checkpoint, update_metadata
+    """The checkpoint's own JSON (``--in-place``) or a calibrated copy gets the new threshold or temperature.
+
+    The copy is named after its file (``--save-as`` stem) and its ``parent`` is the source, so a service
+    reports which model it serves.
+    """
+    from ..model.checkpoint import checkpoint_paths, save_checkpoint, update_metadata
+    from .loop import file_sha256
 
     calibration = dict(summary)  # "after": the figures as served with the new setting (the slow quality test pins them)
     if args.in_place:
         return update_metadata(path, new_config.to_dict(), calibration=calibration)
-    base = Path(args.out).parent if args.out != "-" else Path.cwd()
-    stem = Path(args.save_as) if args.save_as else base / f"{info.name}-calibrated"
+    stem = _calibrated_stem(args, info)
+    info.parent = f"{info.name}@{info.version} sha256:{file_sha256(checkpoint_paths(path)[0])[:16]}"
+    info.name = checkpoint_paths(stem)[0].name.removesuffix(".safetensors")
     info.config = new_config
     info.metrics = {**info.metrics, "calibration": calibration}
     info.created = ""

@@ -71,20 +71,80 @@ class TrainConfig:
     command: str = ""
 
     def __post_init__(self) -> None:
-        if isinstance(self.mix, dict):
-            self.mix = Mix(**{**dataclasses.asdict(Mix(sbi=-1.0)), **self.mix})
+        # Config files bring any JSON/TOML type: check them before any value is used ("false" is a true string).
+        for f in dataclasses.fields(self):
+            if f.type in _TYPES:
+                setattr(self, f.name, _typed(f.name, getattr(self, f.name), f.type))
+        self.mix = _mix(self.mix)
         self.augment = augment_config(self.augment)
+        from ..model.architectures import list_architectures
+
+        archs = list_architectures()
         checks = [
+            (self.architecture in archs, f"architecture must be one of {', '.join(archs)}, not {self.architecture!r}"),
+            (self.input_size == 0 or 32 <= self.input_size <= 1024, f"input_size must be 0 or in [32, 1024], not {self.input_size}"),
             (self.amp in {"none", "bf16", "fp16"}, f"amp must be none, bf16 or fp16, not {self.amp!r}"),
             (self.loss in {"bce", "focal"}, f"loss must be bce or focal, not {self.loss!r}"),
-            (min(self.epochs, self.samples_per_epoch, self.batch_size, self.accum_steps) >= 1,
-             "epochs, samples_per_epoch, batch_size and accum_steps must be positive"),
+            (self.samples_per_epoch <= MAX_SAMPLES_PER_EPOCH,  # an epoch's draws and indices are held in memory
+             f"samples_per_epoch {self.samples_per_epoch} is over {MAX_SAMPLES_PER_EPOCH:,}; use more epochs instead"),
             (self.lr > 0 and self.lr_scale > 0, "lr and lr_scale must be positive"),
             (0 <= self.ema < 1, "ema must be in [0, 1)"),
+            (0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), not {self.label_smoothing}"),
+            (0 <= self.val_permille <= 1000, f"val_permille must be in [0, 1000] (validation groups per 1000), not {self.val_permille}"),
+            (self.focal_alpha <= 1, f"focal_alpha must be in [0, 1] (or < 0: no class weight), not {self.focal_alpha}"),
         ]
+        for key in ("epochs", "samples_per_epoch", "batch_size", "accum_steps", "log_every"):
+            checks.append((getattr(self, key) >= 1, f"{key} must be positive, not {getattr(self, key)}"))
+        for key in ("warmup_steps", "max_steps", "seed", "threads", "workers", "val_limit", "freeze_blocks", "freeze_epochs",
+                    "weight_decay", "focal_gamma", "mixup"):
+            checks.append((getattr(self, key) >= 0, f"{key} must not be negative, not {getattr(self, key)}"))
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        check_device(self.device)
+
+
+MAX_SAMPLES_PER_EPOCH = 10_000_000
+_TYPES = {"str": str, "bool": bool, "int": int, "float": float}
+_TYPE_NAMES = {"str": "a string", "bool": "true or false", "int": "an integer", "float": "a number"}
+
+
+def _typed(key: str, value: Any, kind: str) -> Any:
+    """``value`` if it has the field's type (an int is a float too; a bool is no number); else a ConfigError."""
+    ok = isinstance(value, _TYPES[kind]) or (kind == "float" and isinstance(value, int))
+    if not ok or (kind in {"int", "float"} and isinstance(value, bool)):
+        raise ConfigError(f"{key} must be {_TYPE_NAMES[kind]}, not {value!r}")
+    return float(value) if kind == "float" else value
+
+
+def _mix(value: Any) -> Mix:
+    """A Mix, or a ``[mix]`` table of numbers over the default shares."""
+    if isinstance(value, Mix):
+        return value
+    if not isinstance(value, dict):
+        raise ConfigError(f"mix must be a table of shares (e.g. [mix] sbi = 0.25), not {value!r}")
+    known = {f.name for f in dataclasses.fields(Mix)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ConfigError(f"unknown mix keys {unknown}; known: {', '.join(sorted(known))}")
+    mix = Mix(**{**dataclasses.asdict(Mix(sbi=-1.0)), **{k: _typed(f"mix.{k}", v, "float") for k, v in value.items()}})
+    if not (mix.real > 0 and mix.dfdc_fake >= 0 and mix.sbi <= 1 and 0 <= mix.utk_share <= 1 and 0 <= mix.sbi_regional <= 1):
+        raise ConfigError(f"bad mix {value}: real > 0, dfdc_fake >= 0, sbi <= 1 (< 0: the default), "
+                          "utk_share and sbi_regional in [0, 1]")
+    return mix
+
+
+def check_device(device: str) -> None:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N``; CUDA only where torch sees a CUDA device."""
+    import re
+
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, not {device!r}")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {device}: no CUDA device is available here (use cpu or auto)")
 
 
 FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -99,6 +159,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         data = json.loads(path.read_text()) if path.suffix == ".json" else tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot parse: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("train", {}), dict):
+        raise ConfigError(f"{path}: must hold a table (JSON object) of TrainConfig keys, or a [train] table of them")
     data = data.get("train", data)
     unknown = sorted(set(data) - FIELDS)
     if unknown:

@@ -97,6 +97,8 @@ def manifest_records(manifest: str | Path) -> list[FaceRecord]:
         samples = read_dataset("csv", Path(manifest))
     except DatasetLayoutError as exc:
         raise DataError(str(exc)) from exc
+    except (AttributeError, TypeError):  # a row without its path or label (readers gets None)
+        raise DataError(_short_row(Path(manifest))) from None
     out = [
         FaceRecord(str(s.path), s.label, s.group, "fake" if s.label else "real", s.video or str(s.path), s.manipulation, s.split)
         for s in samples
@@ -106,6 +108,20 @@ def manifest_records(manifest: str | Path) -> list[FaceRecord]:
     if missing:
         raise DataError(f"{path}: {len(missing)} of {len(out)} files not found, e.g. {missing[0]} (paths are relative to the CSV)")
     return out
+
+
+def _short_row(path: Path) -> str:
+    """Names the first row of a CSV with fewer fields than its header."""
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        rows = csv.reader(fh)
+        header = next(rows, [])
+        for line, row in enumerate(rows, start=2):
+            if row and len(row) < len(header):
+                return f"{path}:{line}: {len(row)} fields, the header has {len(header)} ({','.join(header)})"
+    return f"{path}: a row lacks its path or label"
+
+
+SPLITS = ("train", "val", "test")  # the values a manifest's split column may hold
 
 
 def split_records(records: list[FaceRecord], split: str, val_permille: int = VAL_PERMILLE) -> list[FaceRecord]:
@@ -118,6 +134,9 @@ def split_records(records: list[FaceRecord], split: str, val_permille: int = VAL
     if split not in {"train", "val"}:
         raise ValueError(f"split must be train, val or all, not {split!r}")
     if records and all(r.split for r in records):
+        odd = [r for r in records if r.split not in SPLITS]
+        if odd:
+            raise DataError(f"split {odd[0].split!r} of {odd[0].path} ({len(odd)} rows in all) is not train, val or test")
         held = "val" if any(r.split == "val" for r in records) else "test"
         return [r for r in records if r.split == (held if split == "val" else "train")]
     return [r for r in records if is_val_group(r.group, val_permille) == (split == "val")]

@@ -91,6 +91,7 @@ def roc_png(labels: np.ndarray, probs: np.ndarray, path: Path, title: str) -> Pa
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title, xlim=(0, 1), ylim=(0, 1))
     ax.legend(loc="lower right")
     fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)  # as --out and --scores do
     fig.savefig(path)
     plt.close(fig)
     return path

@@ -39,6 +39,7 @@ from . import ddp, metrics
 from .cache import build_cache
 from .config import TrainConfig
 from .datasets import (
+    DataError,
     EvalDataset,
     FaceRecord,
     JpegReader,
@@ -155,6 +156,9 @@ def load_records(cfg: TrainConfig) -> TrainData:
     if cfg.manifest:
         recs = manifest_records(cfg.manifest)
         train_recs, val_recs = split_records(recs, "train", cfg.val_permille), split_records(recs, "val", cfg.val_permille)
+        if not train_recs:
+            raise DataError(f"{cfg.manifest}: no training rows" + (" (no split 'train' in its split column)"
+                            if recs and all(r.split for r in recs) else ""))
         utk = []
         desc = {"manifest": str(Path(cfg.manifest).resolve()),
                 "split": "the manifest's split column" if all(r.split for r in recs)
@@ -217,11 +221,42 @@ class TrainRun:
         return self.cfg.batch_size * self.cfg.accum_steps * self.dist.world
 
 
+# Keys that leave the weights of a resumed run as they were (the rest define the run and must not change).
+RESUME_FREE = {"out_dir", "name", "version", "workers", "threads", "device", "val_limit", "cache", "cache_dir", "log_every",
+               "max_steps", "resume", "progress", "command"}
+
+
+def check_run_folder(cfg: TrainConfig) -> None:
+    """Before anything is written: a new run never overwrites a run's state; a resumed one keeps its settings."""
+    out = Path(cfg.out_dir)
+    if not cfg.resume:
+        if (out / STATE_JSON).is_file():
+            raise ConfigError(f"{out} already holds a run (its {STATE_JSON}): pass --resume to continue it, "
+                              "or choose another --out")
+        return
+    if not (out / STATE_JSON).is_file():
+        raise ConfigError(f"{out}: nothing to resume (no {STATE_JSON}); drop --resume to start a new run")
+    saved_path = out / "config.json"
+    if not saved_path.is_file():
+        return
+    try:
+        saved = json.loads(saved_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{saved_path}: cannot read the run's settings ({exc})") from None
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{saved_path}: not a run's settings (a JSON object)")
+    now = json.loads(json.dumps(dataclasses.asdict(cfg)))  # tuples as lists, as saved
+    skip = RESUME_FREE | ({"architecture"} if cfg.init not in {"imagenet", "none"} else set())  # fine-tune: the parent's
+    changed = sorted(k for k in now if k not in skip and k in saved and saved[k] != now[k])
+    if changed:
+        was = ", ".join(f"{k} {saved[k]!r}" for k in changed)
+        raise ConfigError(f"{out} was trained with {was}; --resume with other values would not reproduce the run: pass "
+                          f"the same settings (e.g. --config {saved_path} --resume) or choose another --out")
+
+
 def setup(cfg: TrainConfig, d: ddp.Dist, device: torch.device) -> TrainRun:
     """Build the model, data (cached crops, landmarks for SBI), optimiser and schedule of a run."""
     out = Path(cfg.out_dir)
-    if cfg.resume and not (out / STATE_JSON).is_file():
-        raise ConfigError(f"{out}: nothing to resume (no {STATE_JSON}); drop --resume to start a new run")
     model, mconfig, arch_kwargs, parent = build_model(cfg)
     if parent and cfg.name == TrainConfig.name:  # no name given: not the parent's own name
         cfg.name = f"{parent['name']}-ft"
@@ -420,7 +455,8 @@ def _resume(run: TrainRun) -> tuple[int, int]:
 
 
 def train(cfg: TrainConfig) -> Path:
-    """Run (or resume) training; return the weights path of the last checkpoint written."""
+    """Run (or resume) training; return the weights path of the last checkpoint written (None: none yet)."""
+    check_run_folder(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -432,7 +468,9 @@ def train(cfg: TrainConfig) -> Path:
         if d.main:
             run.out.mkdir(parents=True, exist_ok=True)
             (run.out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
-        last = run.out / f"epoch{max(1, epoch0 - 1)}.safetensors"
+        last: Path | None = run.out / f"epoch{epoch0 - 1}.safetensors"
+        if not last.is_file():  # a run stopped (by max_steps) before the end of its first epoch
+            last = None
         frozen: bool | None = None
         for epoch in range(epoch0, cfg.epochs + 1):
             frozen = _apply_freezing(run, epoch, frozen)

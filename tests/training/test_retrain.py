@@ -77,6 +77,20 @@ def test_resume_after_interruption_continues_from_last_step(manifest, tmp_path):
     assert json.loads((run / "state.json").read_text())["step"] == 4
 
 
+def test_stop_before_the_first_epoch_end_names_no_checkpoint(manifest, tmp_path, caplog):
+    import logging
+
+    from unmask.cli.main import main
+
+    caplog.set_level(logging.INFO)
+    out = tmp_path / "run"
+    assert main(["train", "--manifest", str(manifest), "--out", str(out), "--init", "none", "--input-size", "32",
+                 "--samples-per-epoch", "8", "--batch-size", "2", "--epochs", "1", "--max-steps", "1", "--workers", "0",
+                 "--no-progress", "--cache-dir", ""]) == 0
+    assert not list(out.glob("epoch*")) and (out / "state.json").is_file()
+    assert "no epoch checkpoint yet" in caplog.text and "last checkpoint" not in caplog.text
+
+
 def test_config_file_and_flag_override(tmp_path):
     import argparse
 
@@ -182,6 +196,8 @@ def test_eval_command_on_manifest_calibrates_a_copy(manifest, tmp_path):
     assert (tmp_path / "roc.png").read_bytes()[:4] == b"\x89PNG"
     copy = Path(rep["calibration"]["written_to"])
     assert copy.parent == out.parent and load_checkpoint(copy)[1].config.threshold == rep["calibration"]["threshold"]
+    copy_info = load_checkpoint(copy)[1]  # named after its file, the source as its parent: served, it can be told apart
+    assert copy_info.name == "tiny-calibrated" and copy_info.parent.startswith("tiny@0 sha256:")
     assert stem.with_suffix(".json").read_text() == before  # the source is untouched without --in-place
 
 
