@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, info: CheckpointInfo, ha
         state[key] = tensor
     save_file(state, str(weights_path), metadata={"format": FORMAT, "architecture": info.config.architecture})
     meta_path.write_text(strict_json.dumps(info.to_dict(), indent=2) + "\n")
+    os.chmod(weights_path, meta_path.stat().st_mode & 0o777)  # safetensors writes 0600 (a temp file); the JSON follows the umask
     return weights_path
 
 

@@ -1,6 +1,8 @@
 import dataclasses
 import json
+import os
 import re
+import stat
 
 import pytest
 import torch
@@ -34,6 +36,16 @@ def test_round_trip_gives_identical_outputs(tmp_path):
     assert info.metrics == {"auc": 0.9} and info.training == {"data": "x"}
     assert info.config == default_config("lite0")
     assert info.created  # stamped on save
+
+
+def test_the_weights_file_is_as_readable_as_its_metadata(tmp_path):
+    """safetensors writes through a 0600 temp file: a service account could read the JSON but not the weights."""
+    old = os.umask(0o022)
+    try:
+        _, path = _save(tmp_path)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(path.with_suffix(".json").stat().st_mode) == 0o644
 
 
 def test_half_storage_is_smaller_and_close(tmp_path):
