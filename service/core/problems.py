@@ -48,7 +48,7 @@ class Problem(StarletteHTTPException):
     def response(self, instance: str | None = None) -> JSONResponse:
         body = {"type": TYPE_BASE + self.kind, "title": self.title, "status": self.status, "detail": self.detail}
         if instance:
-            body["instance"] = instance
+            body["instance"] = instance if len(instance) <= 200 else instance[:200] + "..."  # a client's 5,000-character path
         return JSONResponse(body, status_code=self.status, media_type=PROBLEM_JSON, headers=self.headers)
 
 

@@ -246,3 +246,30 @@ def test_a_full_disk_is_507_not_500():
     with pytest.raises(Problem) as raised:
         save_upload(upload, Path("/dev/full"), 10 << 20)
     assert raised.value.status_code == 507 and raised.value.headers["Retry-After"]
+
+
+# -- request shape -------------------------------------------------------------------
+
+
+def test_two_file_parts_in_one_job_are_refused_not_one_dropped(predictor, tmp_path, root, shared_data):
+    frame = (shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg").read_bytes()
+    with _client(predictor, tmp_path, root) as c:
+        body = _problem(c.post("/v1/jobs", files=[("file", ("a.jpg", frame)), ("file", ("b.jpg", frame))]), 422)
+        assert "one `file`" in body["detail"]
+        assert c.get("/v1/jobs").json()["jobs"] == []
+        assert c.post("/v1/jobs", files={"file": ("a.jpg", frame)}).status_code == 202
+
+
+def test_json_lines_only_when_the_accept_header_prefers_them(predictor, tmp_path, root):
+    with _client(predictor, tmp_path, root) as c:
+        results = c.post("/v1/batches", json={"paths": ["frames"]}).json()["results_url"]
+        for accept, ndjson in [("application/x-ndjson", True), ("application/json, application/x-ndjson", True),
+                               ("application/x-ndjson;q=0, application/json", False),
+                               ("application/json;q=1, application/x-ndjson;q=0.5", False), ("*/*", False)]:
+            assert c.get(results, headers={"Accept": accept}).headers["content-type"].startswith("application/x-ndjson") == ndjson, accept
+
+
+def test_a_problems_instance_does_not_echo_a_huge_path(predictor, tmp_path, root):
+    with _client(predictor, tmp_path, root) as c:
+        body = _problem(c.get("/v1/jobs/" + "x" * 5000), 404)
+        assert len(body["instance"]) <= 203 and len(body["detail"]) < 100

@@ -80,9 +80,23 @@ def get_batch_results(batch_id: str, store: StoreDep, request: Request):
     """
     jobs = _jobs(batch_id, store)
     records = [record for record in map(_record, jobs) if record is not None]
-    if NDJSON in request.headers.get("accept", ""):
+    if _prefers_ndjson(request.headers.get("accept", "")):
         return StreamingResponse((json.dumps(r) + "\n" for r in records), media_type=NDJSON)
     return JSONResponse(records)
+
+
+def _prefers_ndjson(accept: str) -> bool:
+    """Whether an Accept header asks for JSON lines: listed with a quality above 0, and not below JSON's."""
+    quality = {}
+    for media_range in accept.split(","):
+        kind, *params = (part.strip() for part in media_range.split(";"))
+        q = next((p[2:] for p in params if p.startswith("q=")), "1")
+        try:
+            quality[kind.lower()] = float(q)
+        except ValueError:
+            quality[kind.lower()] = 0.0
+    ndjson = quality.get(NDJSON, 0.0)
+    return ndjson > 0 and ndjson >= quality.get("application/json", 0.0)
 
 
 def _record(job) -> dict | None:

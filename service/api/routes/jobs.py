@@ -6,7 +6,7 @@ import os
 import uuid
 from typing import Optional
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 
 from ...core.problems import Problem
 from ...jobs.store import JobState, QueueFull
@@ -21,7 +21,16 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 FINAL: tuple[JobState, ...] = ("done", "failed", "cancelled")
 
 
-@router.post("", status_code=202, response_model=JobPublic,
+async def _one_part_each(request: Request) -> None:
+    """Two ``file`` (or ``path``) parts would lose one silently: refuse them."""
+    if request.headers.get("content-type", "").startswith("multipart/"):
+        form = await request.form()  # parsed once already for the route's fields: this is the cached form
+        if len(form.getlist("file")) > 1 or len(form.getlist("path")) > 1:
+            raise Problem(422, "Invalid request", "send one `file` or `path` part: one job per file (POST /v1/batches for many "
+                          "server-side files)", "invalid-request")
+
+
+@router.post("", status_code=202, response_model=JobPublic, dependencies=[Depends(_one_part_each)],
              responses={**example(202, JOB_QUEUED), **problems(400, 401, 403, 404, 413, 415, 422, 429, 503, 507)})
 def create_job(
     request: Request,
