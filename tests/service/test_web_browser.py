@@ -163,3 +163,46 @@ def test_no_face_and_problem_json_read_as_sentences(browser, server, no_face_ima
     assert browser.find_element(By.ID, "message").text.startswith("Unauthorized (401): ")
     assert browser.find_element(By.ID, "message").text.endswith("Enter a valid API key above and try again.")
     _screenshot(browser, tmp_path / "page-401.png", 390)
+
+
+def test_a_file_the_browser_cannot_show_leaves_no_old_picture_and_no_error(browser, server, shared_data, tmp_path):
+    """An AVI (MJPEG) that the server scores but Chromium cannot play, after an image: before, the image and its
+    'fake 0.99' box stayed under the AVI's verdict (CSS display beat `hidden`), and a timeline click threw."""
+    from PIL import Image
+
+    from .corpus import _video
+
+    By = _open(browser, server)
+    assert _upload_and_wait(browser, shared_data / "frames" / "dfdc_fake_mqzvfufzoq_fr0.jpg") == "done"
+    assert browser.find_element(By.ID, "frame").is_displayed()
+    clip = tmp_path / "talking.avi"
+    clip.write_bytes(_video(8, 5.0, size=(640, 360), image=Image.open(shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg")))
+    browser.get_log("browser")  # only what follows counts
+    assert _upload_and_wait(browser, clip) == "done"
+    assert browser.find_element(By.ID, "frame-note").is_displayed()  # "This browser cannot decode the file ..."
+    assert not browser.find_element(By.ID, "frame").is_displayed()
+    assert browser.find_element(By.ID, "frame-caption").text == ""
+    assert not browser.find_element(By.ID, "heatmaps-box").is_displayed()
+    dots = browser.find_elements(By.CSS_SELECTOR, "#timeline svg circle")
+    assert dots and dots[0].get_attribute("tabindex") == "0"  # reachable by keyboard
+    dots[0].click()
+    errors = [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not errors, errors
+    assert "talking.avi" in browser.find_element(By.ID, "announce").get_attribute("textContent")
+
+
+def test_a_second_file_chosen_during_the_first_replaces_it(browser, server, shared_data):
+    """Before, the first file's rows and heat maps were added to the second's result."""
+    By = _open(browser, server)
+    browser.find_element(By.ID, "file").send_keys(str(shared_data / CLIP))
+    image = shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
+    assert _upload_and_wait(browser, image) == "done"
+    result = browser.execute_script("return window.unmask.page.result")
+    assert result["path"] == image.name
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#tracks tbody tr")) == len(result["tracks"])
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#heatmaps figure")) == len(result["explanations"])
+    import time
+
+    time.sleep(3)  # the clip's run, had it gone on, would have drawn by now
+    assert browser.execute_script("return window.unmask.page.result")["path"] == image.name
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#tracks tbody tr")) == len(result["tracks"])

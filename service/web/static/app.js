@@ -13,7 +13,7 @@ const POLL_MS = 500;
 const SVG = "http://www.w3.org/2000/svg";
 const TRACK_COLORS = ["#1f77b4", "#ff7f0e", "#9467bd", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"];
 
-const page = { url: null, job: null, result: null, source: null, fps: null, queue: Promise.resolve(), current: -1 };
+const page = { url: null, job: null, xhr: null, result: null, source: null, fps: null, queue: Promise.resolve(), current: -1, run: 0 };
 
 /* -- colours, the same as the CLI's pictures (cli/evidence.py) ---------------------------- */
 
@@ -35,6 +35,10 @@ function jet(v) {
 }
 
 /* -- talking to the API ------------------------------------------------------------------ */
+
+class Cancelled extends Error {}
+/** A newer file was chosen while this one was being scored: its run stops quietly. */
+class Superseded extends Error {}
 
 class ApiError extends Error {
   constructor(status, body) {
@@ -96,16 +100,21 @@ function submit(file) {
       else reject(new ApiError(xhr.status, body));
     };
     xhr.onerror = () => reject(new Error("Cannot reach the server (the upload failed)."));
+    xhr.onabort = () => reject(new Cancelled());
+    page.xhr = xhr;
     xhr.send(form);
   });
 }
 
-async function poll(id) {
+async function poll(id, run) {
   for (;;) {
     const job = await api(`/v1/jobs/${encodeURIComponent(id)}`);
+    if (run !== page.run) throw new Superseded();
     if (["done", "failed", "cancelled"].includes(job.state)) return job;
+    const { done, total } = job.progress;
     if (job.state === "queued") showProgress("Queued: waiting for the scorer", 0, 0);
-    else if (job.progress.total) showProgress(`Scoring: frame ${job.progress.done} of ${job.progress.total}`, job.progress.done, job.progress.total);
+    else if (total && done >= total) showProgress(`Scoring: all ${total} frames read; classifying the faces and making heat maps`, 0, 0);
+    else if (total) showProgress(`Scoring: frame ${done} of ${total}`, done, total);
     else showProgress("Scoring", 0, 0);
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
@@ -137,32 +146,49 @@ function showMessage(text, kind = "error") {
 
 function reset() {
   if (page.url) URL.revokeObjectURL(page.url);
-  Object.assign(page, { url: null, job: null, result: null, source: null, fps: null, queue: Promise.resolve(), current: -1 });
+  if (page.xhr) page.xhr.abort(); // an upload still going: the new file replaces it
+  if (page.job && document.body.dataset.state === "running") {
+    api(`/v1/jobs/${encodeURIComponent(page.job)}`, { method: "DELETE" }).catch(() => {}); // its scores would be shown nowhere
+  }
+  Object.assign(page, { url: null, job: null, xhr: null, result: null, source: null, fps: null, queue: Promise.resolve(), current: -1 });
+  page.run += 1;
   $("message").hidden = true;
   $("result").hidden = true;
+  $("announce").textContent = "";
+  const frame = $("frame");
+  frame.width = frame.height = 0; // no picture of the last file under the next result
+  $("frame-caption").textContent = "";
   for (const id of ["strip", "timeline", "legend", "heatmaps"]) $(id).replaceChildren();
   $("tracks").tBodies[0].replaceChildren();
   $("video").removeAttribute("src");
 }
 
-async function start(file) {
+async function start(file, note = "") {
   reset();
+  const run = page.run;
   page.url = URL.createObjectURL(file);
+  if (note) showMessage(note, "info");
   $("work").hidden = false;
-  $("cancel").hidden = true;
+  $("cancel").hidden = false; // an upload can be cancelled too
   setState("uploading");
   showProgress(`Uploading ${file.name}`, 0, file.size);
   try {
     const job = await submit(file);
+    if (run !== page.run) { // a newer file took over as this upload ended: its job is not wanted
+      api(`/v1/jobs/${encodeURIComponent(job.id)}`, { method: "DELETE" }).catch(() => {});
+      return;
+    }
+    page.xhr = null;
     page.job = job.id;
-    $("cancel").hidden = false;
     setState("running");
-    const ended = await poll(job.id);
+    const ended = await poll(job.id, run);
     $("cancel").hidden = true;
     $("work").hidden = true;
     if (ended.state === "done") {
       setState("drawing");
       await render(ended.result);
+      if (run !== page.run) return;
+      $("announce").textContent = announcement(ended.result);
       setState("done");
     } else if (ended.state === "cancelled") {
       showMessage("Cancelled.", "info");
@@ -172,10 +198,23 @@ async function start(file) {
       setState("error");
     }
   } catch (err) {
+    if (err instanceof Superseded || run !== page.run) return; // a newer file took over
     $("work").hidden = true;
+    if (err instanceof Cancelled) {
+      showMessage("Cancelled.", "info");
+      setState("cancelled");
+      return;
+    }
     showMessage(err.message);
     setState("error");
   }
+}
+
+/** One sentence for screen readers when a result is drawn. */
+function announcement(result) {
+  if (result.status === "ok") return `Result for ${result.path}: ${result.label}, P(fake) ${result.score.toFixed(2)}.`;
+  if (result.status === "no_face") return `Result for ${result.path}: no face found.`;
+  return `${result.path} could not be scored.`;
 }
 
 /* -- drawing the record ------------------------------------------------------------------ */
@@ -195,9 +234,12 @@ async function render(result) {
   if (!scored) return;
   renderTracks(result);
   if (!$("timeline-box").hidden) renderTimeline(result);
-  page.source = await openSource(result);
+  const source = await openSource(result);
+  if (page.result !== result) return; // a newer file took over meanwhile
+  page.source = source;
   if (!page.source) {
     $("frame").hidden = true;
+    $("heatmaps-box").hidden = true; // they are drawn from the file's own pixels
     $("frame-note").hidden = false;
     $("frame-note").textContent = "This browser cannot decode the file, so its frames are not shown; the scores hold all the same.";
     return;
@@ -359,9 +401,11 @@ function drawFaces(ctx, frame, scale, labels) {
 }
 
 async function showFrame(pos) {
-  const frame = page.result.frames[pos];
+  if (!page.source) return; // the browser could not decode this file: nothing to draw
+  const result = page.result, frame = result.frames[pos];
   page.current = pos;
   await withPixels(frame, (source, width, height) => {
+    if (page.result !== result) return; // a newer file took over meanwhile
     const canvas = $("frame");
     canvas.width = width;
     canvas.height = height;
@@ -371,7 +415,10 @@ async function showFrame(pos) {
   });
   const faces = frame.faces.length;
   const where = page.result.media === "video" ? `Frame ${frame.index}, at ${frame.time.toFixed(2)} s: ` : "";
-  $("frame-caption").textContent = where + (faces ? `${faces} face${faces === 1 ? "" : "s"}, highest score ${frame.score.toFixed(2)}.` : "no face found.");
+  if (page.result !== result) return;
+  const caption = where + (faces ? `${faces} face${faces === 1 ? "" : "s"}, highest score ${frame.score.toFixed(2)}.` : "no face found.");
+  $("frame-caption").textContent = caption;
+  $("frame").setAttribute("aria-label", `${result.path}: ${caption}`);
   for (const button of $("strip").children) button.classList.toggle("current", Number(button.dataset.pos) === pos);
 }
 
@@ -399,6 +446,19 @@ async function renderStrip(result) {
     });
   });
   await Promise.all(drawn);
+}
+
+/** Click, Enter or Space runs ``action``, and Tab reaches the element: the same for mouse, touch and keyboard. */
+function clickable(element, action) {
+  element.setAttribute("tabindex", "0");
+  element.setAttribute("role", "button");
+  element.addEventListener("click", action);
+  element.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
+      action();
+    }
+  });
 }
 
 function svg(name, attributes, parent) {
@@ -442,7 +502,7 @@ function renderTimeline(result) {
     for (const p of points) {
       const dot = svg("circle", { cx: x(p.frame.time), cy: y(p.face.score), r: 4, fill: color, "data-pos": p.pos }, group);
       svg("title", {}, dot).textContent = `track #${track.id}, ${p.frame.time.toFixed(2)} s: ${p.face.score.toFixed(2)}`;
-      dot.addEventListener("click", () => showFrame(p.pos));
+      clickable(dot, () => showFrame(p.pos));
     }
     const item = document.createElement("li");
     const swatch = document.createElement("i");
@@ -491,7 +551,10 @@ async function renderHeatmaps(result) {
     const where = result.media === "video" ? `${frame.time.toFixed(2)} s, track #${face.track}, ` : "";
     caption.textContent = `${where}face score ${face.score.toFixed(2)}`;
     figure.append(pair, caption);
-    figure.addEventListener("click", () => showFrame(explanation.frame));
+    for (const canvas of [plain, overlay]) canvas.setAttribute("aria-hidden", "true");
+    clickable(figure, () => showFrame(explanation.frame));
+    figure.setAttribute("aria-label", `Heat map: ${caption.textContent}; show its frame`);
+    if (page.result !== result) return; // a newer file took over meanwhile
     box.append(figure);
   }
 }
@@ -540,7 +603,8 @@ function init() {
   drop.addEventListener("drop", (e) => {
     e.preventDefault();
     drop.classList.remove("over");
-    if (e.dataTransfer.files.length) start(e.dataTransfer.files[0]);
+    const files = e.dataTransfer.files;
+    if (files.length) start(files[0], files.length > 1 ? `Only the first of the ${files.length} files is scored: ${files[0].name}.` : "");
   });
   let resizing = 0; // labels are sized for the canvas as shown: redraw the frame when that changes
   window.addEventListener("resize", () => {
@@ -548,6 +612,10 @@ function init() {
     resizing = setTimeout(() => page.source && page.current >= 0 && showFrame(page.current), 250);
   });
   $("cancel").addEventListener("click", async () => {
+    if (page.xhr) {
+      page.xhr.abort(); // still uploading: nothing was queued yet
+      return;
+    }
     if (!page.job) return;
     try {
       await api(`/v1/jobs/${encodeURIComponent(page.job)}`, { method: "DELETE" });
