@@ -26,19 +26,19 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
+from shared_data import shared_data
 from unmask.model.config import ScoringConfig
 from unmask.model.pipeline import score_many
 from unmask.model.predictor import Predictor
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--crops", type=int, default=100)
     parser.add_argument("--frames", type=int, default=32)
-    parser.add_argument("--data", type=Path, default=SHARED)
+    parser.add_argument("--data", type=Path, default=None, help="the shared data folder (default: UNMASK_SHARED_DATA, or ../shared/data)")
     args = parser.parse_args()
+    args.data = shared_data(args.data)
     os.environ.setdefault("UNMASK_CACHE_DIR", tempfile.mkdtemp(prefix="unmask-bench-"))
 
     dfdc = sorted((args.data / "dfdc_faces" / "faces").glob("*.jpg"))[: args.crops // 2]

@@ -22,12 +22,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import cv2
 import numpy as np
+from shared_data import shared_data
 from unmask.model.checkpoint import read_info, resolve_checkpoint
 from unmask.model.config import ScoringConfig
 from unmask.model.faces import FaceDetector, crop_box, crop_face
 from unmask.model.media import read_video
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def geometry(landmarks: np.ndarray, square: np.ndarray) -> tuple[float, float, float]:
@@ -52,8 +51,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--crops", type=int, default=100)
     parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--data", type=Path, default=SHARED)
+    parser.add_argument("--data", type=Path, default=None, help="the shared data folder (default: UNMASK_SHARED_DATA, or ../shared/data)")
     args = parser.parse_args()
+    args.data = shared_data(args.data)
     config = read_info(resolve_checkpoint(None)).config
 
     train_rows = []

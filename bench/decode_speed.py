@@ -21,7 +21,8 @@ from pathlib import Path
 
 import av
 import numpy as np
-from score_video import SHARED, grab_frames
+from score_video import grab_frames
+from shared_data import shared_data
 from unmask.model.media import Frame, probe_video, read_video, sample_indices
 
 
@@ -52,8 +53,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--data", type=Path, default=SHARED)
+    parser.add_argument("--data", type=Path, default=None, help="the shared data folder (default: UNMASK_SHARED_DATA, or ../shared/data)")
     args = parser.parse_args()
+    args.data = shared_data(args.data)
     clips = sorted((args.data / "clips").glob("*.mp4"))
     wall = {name: [] for name in READERS}
     cpu = {name: [] for name in READERS}

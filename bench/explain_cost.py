@@ -25,10 +25,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import cv2
 import torch
+from shared_data import shared_data
 from unmask.model.explain import encode_heatmap, gradcam
 from unmask.model.predictor import Predictor
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def main() -> None:
@@ -36,8 +35,9 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--faces", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--data", type=Path, default=SHARED)
+    parser.add_argument("--data", type=Path, default=None, help="the shared data folder (default: UNMASK_SHARED_DATA, or ../shared/data)")
     args = parser.parse_args()
+    args.data = shared_data(args.data)
 
     os.environ.setdefault("UNMASK_CACHE_DIR", tempfile.mkdtemp(prefix="unmask-bench-"))
     predictor = Predictor(args.model)

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from unmask.service.lifespan import JOB_CHECKS  # noqa: E402
 
 from bench.proc_memory import reset_peak, status  # noqa: E402
+from bench.shared_data import shared_data  # noqa: E402
 from tests.service.live import LiveServer  # noqa: E402
 
 SIDE = 7000
@@ -67,7 +68,7 @@ def main() -> None:
         pid = server.proc.pid
         try:
             client = httpx.Client(base_url=server.url, timeout=600)
-            small = Path(__file__).resolve().parents[2] / "shared" / "data" / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
+            small = shared_data() / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
             client.post("/v1/images", files={"files": (small.name, small.read_bytes())})  # warm
             idle = status(pid)["VmRSS"]
             print(f"idle RSS after one small request: {idle / 2**20:.0f} MiB", flush=True)

@@ -33,7 +33,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import onnxruntime as ort
 import torch
-from score_video import SHARED
+from shared_data import shared_data
 from unmask.model.config import ScoringConfig
 from unmask.model.face_tracking import FaceFollower
 from unmask.model.faces import FaceDetector
@@ -101,8 +101,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=8, help="sampled frames per clip")
     parser.add_argument("--threads", type=int, default=ScoringConfig().detect_threads)
-    parser.add_argument("--data", type=Path, default=SHARED)
+    parser.add_argument("--data", type=Path, default=None, help="the shared data folder (default: UNMASK_SHARED_DATA, or ../shared/data)")
     args = parser.parse_args()
+    args.data = shared_data(args.data)
+    if args.frames < 2:  # the first frame is a full pass; region passes are timed on the others
+        parser.error("--frames must be at least 2")
     torch.set_num_threads(args.threads)
     config = ScoringConfig(detect_threads=args.threads)
     shipped = FaceDetector(dataclasses.replace(config, fast_mtcnn=False))
