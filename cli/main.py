@@ -36,6 +36,13 @@ class UsageError(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C, also while torch and timm are still importing: exit 130, no traceback
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # timm must never reach for the hub
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -52,8 +59,6 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, CheckpointError, OSError, TrainingError) as exc:  # OSError: an --out that cannot be written ...
         print(f"unmask: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -96,3 +96,11 @@ def test_a_save_folder_that_cannot_be_written_is_a_usage_error_before_scoring(sh
 def test_keygen_with_stdout_closed_fails_instead_of_losing_the_key():
     proc = subprocess.run([UNMASK, "keygen"], stderr=subprocess.PIPE, text=True, timeout=60, preexec_fn=lambda: os.close(1))
     assert proc.returncode == 2 and "standard output is closed" in proc.stderr
+
+
+def test_ctrl_c_before_the_command_runs_is_exit_130_without_a_traceback(monkeypatch):
+    def interrupted():  # as when Ctrl-C lands while the parser imports torch and timm for the training commands
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("unmask.cli.main.build_parser", interrupted)
+    assert main(["score", "x.jpg"]) == 130
