@@ -97,8 +97,6 @@ def manifest_records(manifest: str | Path) -> list[FaceRecord]:
         samples = read_dataset("csv", Path(manifest))
     except DatasetLayoutError as exc:
         raise DataError(str(exc)) from exc
-    except (AttributeError, TypeError):  # a row without its path or label (readers gets None)
-        raise DataError(_short_row(Path(manifest))) from None
     out = [
         FaceRecord(str(s.path), s.label, s.group, "fake" if s.label else "real", s.video or str(s.path), s.manipulation, s.split)
         for s in samples
@@ -108,17 +106,6 @@ def manifest_records(manifest: str | Path) -> list[FaceRecord]:
     if missing:
         raise DataError(f"{path}: {len(missing)} of {len(out)} files not found, e.g. {missing[0]} (paths are relative to the CSV)")
     return out
-
-
-def _short_row(path: Path) -> str:
-    """Names the first row of a CSV with fewer fields than its header."""
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        rows = csv.reader(fh)
-        header = next(rows, [])
-        for line, row in enumerate(rows, start=2):
-            if row and len(row) < len(header):
-                return f"{path}:{line}: {len(row)} fields, the header has {len(header)} ({','.join(header)})"
-    return f"{path}: a row lacks its path or label"
 
 
 SPLITS = ("train", "val", "test")  # the values a manifest's split column may hold

@@ -162,6 +162,10 @@ def _csv_samples(path: Path) -> list[Sample]:
         if missing:
             raise DatasetLayoutError(f"{path}: missing columns {sorted(missing)}")
         for line, row in enumerate(reader, start=2):
+            if row["path"] is None or row["label"] is None:  # a short row: DictReader fills what it lacks with None
+                fields = sum(value is not None for value in row.values())
+                raise DatasetLayoutError(f"{path}:{line}: {fields} fields, the header has {len(reader.fieldnames)} "
+                                         f"({','.join(reader.fieldnames)})")
             label = row["label"].strip().lower()
             if label not in ("real", "fake", "0", "1"):
                 raise DatasetLayoutError(f"{path}:{line}: label {row['label']!r} is not real/fake/0/1 (extract with --label)")
