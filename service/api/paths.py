@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from ...model.media import media_files
-from ..core.problems import Problem
+from ..core.problems import Problem, shortened
 
 MAX_PATH_CHARS = 4096  # PATH_MAX on Linux
 NO_NUL = r"^[^\x00]+$"  # the schema's pattern for a path: any characters but NUL
@@ -34,13 +34,14 @@ def resolve_under_root(given: str, root: Path | None) -> Path:
     try:
         path = (base / given).resolve()  # an absolute `given` replaces base, then must still be under it
         if not path.is_relative_to(base):
-            raise Problem(403, "Forbidden", f"{_short(given)}: outside the allowed root", "path-outside-root")
+            raise Problem(403, "Forbidden", f"{shortened(given)}: outside the allowed root", "path-outside-root")
         exists = path.exists()
-    except (OSError, RuntimeError) as exc:  # RuntimeError: Python 3.11's resolve() on a symlink loop  # a name too long for the file system, a symlink loop ...: nothing can be there
-        raise Problem(404, "Not found", f"{_short(given)}: no such file or folder (not a usable path: "
+    # A name too long for the file system, a symlink loop (RuntimeError from Python 3.11's resolve()) ...: nothing can be there.
+    except (OSError, RuntimeError) as exc:
+        raise Problem(404, "Not found", f"{shortened(given)}: no such file or folder (not a usable path: "
                       f"{_why(exc)})", "not-found") from exc
     if not exists:
-        raise Problem(404, "Not found", f"{_short(given)}: no such file or folder under the allowed root", "not-found")
+        raise Problem(404, "Not found", f"{shortened(given)}: no such file or folder under the allowed root", "not-found")
     return path
 
 
@@ -67,8 +68,3 @@ def _why(exc: Exception) -> str:
     if isinstance(exc, OSError):
         return os.strerror(exc.errno or 0) or str(exc)
     return "a symlink loop"
-
-
-def _short(given: str) -> str:
-    """A path as quoted in a problem's detail: a long one is cut."""
-    return given if len(given) <= 200 else given[:200] + "..."

@@ -48,8 +48,13 @@ class Problem(StarletteHTTPException):
     def response(self, instance: str | None = None) -> JSONResponse:
         body = {"type": TYPE_BASE + self.kind, "title": self.title, "status": self.status, "detail": self.detail}
         if instance:
-            body["instance"] = instance if len(instance) <= 200 else instance[:200] + "..."  # a client's 5,000-character path
+            body["instance"] = shortened(instance)  # a client's 5,000-character path is not echoed whole
         return JSONResponse(body, status_code=self.status, media_type=PROBLEM_JSON, headers=self.headers)
+
+
+def shortened(text: str, limit: int = 200) -> str:
+    """``text`` as a problem quotes it: past ``limit`` characters, cut and marked with "..."."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def media_problem(exc: MediaError, filename: str) -> Problem:

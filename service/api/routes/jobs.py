@@ -59,7 +59,7 @@ def create_job(
         refusal = request.app.state.callback_policy.refusal(callback_url)
         if refusal:
             raise Problem(422, "Invalid request", f"callback_url: {refusal}", "callback-not-allowed")
-    _check_capacity(store, settings.max_queue, 1)  # before receiving a large upload; queuing checks again, atomically
+    _check_capacity(store, settings.max_queue, 1)  # before copying and decoding the upload; queuing checks again, atomically
     check_slots = request.app.state.check_slots
     if file is not None:
         uploads = settings.data_dir / "uploads"
