@@ -59,6 +59,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
                                               "$UNMASK_CACHE_DIR/training, ~/.cache/unmask/training); '' reads the JPEGs "
                                               "each time (cache = false)")
     p.add_argument("--no-balance", dest="balance", action="store_false", default=S, help="draw classes as they occur")
+    p.add_argument("--aligned", dest="aligned", action="store_true", default=S,
+                   help="train and validate on crops re-cut as served (MTCNN on each crop once, cached)")
     p.add_argument("--resume", dest="resume", action="store_true", default=S, help="continue the run in --out")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=S)
     p.set_defaults(func=run_train)

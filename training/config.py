@@ -62,6 +62,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=lambda: augment_config("light"))  # preset name or table
     val_permille: int = VAL_PERMILLE
     val_limit: int = 0  # cap on val crops (and SBI val reals) per class; 0 = all
+    aligned: bool = False  # train and validate on crops re-cut as served (MTCNN + the model's crop geometry; align.py)
     cache: bool = True  # decode crops once into a uint8 memory map (else read the JPEGs every time)
     cache_dir: str = ""  # crops and landmarks caches; "": $UNMASK_CACHE_DIR/training (~/.cache/unmask/training)
     log_every: int = 20

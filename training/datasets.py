@@ -152,13 +152,14 @@ ImageReader = Callable[[str], np.ndarray]  # path -> S x S x 3 RGB uint8 (a Crop
 
 
 class JpegReader:
-    """Reads and resizes each crop on every call: the uncached path (same pixels as the cache)."""
+    """Reads and resizes each crop on every call: the uncached path (same pixels as the cache with the same ``load``)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, load: Callable[[str, int], np.ndarray] = load_image) -> None:
         self.size = size
+        self.load = load
 
     def __call__(self, path: str) -> np.ndarray:
-        return load_image(path, self.size)
+        return self.load(path, self.size)
 
 
 class TrainDataset(Dataset):

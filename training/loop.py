@@ -36,12 +36,13 @@ from ..model.checkpoint import CheckpointInfo, checkpoint_paths, load_checkpoint
 from ..model.config import IMAGENET_MEAN, IMAGENET_STD, ModelConfig
 from ..model.predictor import cache_dir as user_cache_dir
 from . import ddp, metrics
-from .cache import build_cache
+from .cache import build_cache, load_image
 from .config import TrainConfig
 from .datasets import (
     DataError,
     EvalDataset,
     FaceRecord,
+    ImageReader,
     JpegReader,
     Mix,
     TrainDataset,
@@ -267,13 +268,14 @@ def setup(cfg: TrainConfig, d: ddp.Dist, device: torch.device) -> TrainRun:
     size = mconfig.input_size
     paths = [r.path for r in data.reals + data.utk + data.fakes + data.val]
     cache = Path(cfg.cache_dir) if cfg.cache_dir else user_cache_dir() / "training"
-    read = build_cache(paths, size, cache / _cache_name(cfg, size)) if cfg.cache else JpegReader(size)
+    read = crop_reader(cfg, mconfig, paths, cache)
     lms = {}
     if mix.sbi > 0:
         from .landmarks import load_or_compute
 
         real_paths = [r.path for r in data.reals + data.utk + data.val if r.label == 0]
-        lms = load_or_compute(real_paths, cache / f"landmarks_{size}.npy", read)
+        kind = "_aligned" if cfg.aligned else ""  # points belong to the pixels they were found on
+        lms = load_or_compute(real_paths, cache / f"landmarks_{size}{kind}.npy", read)
     log.info("data: train %d real, %d fake, %d UTKFace real; val %d real, %d fake; mix %s",
              len(data.reals), len(data.fakes), len(data.utk), data.description["val_real"], data.description["val_fake"], mix)
     train_ds = TrainDataset(data.reals, data.utk, data.fakes, lms, cfg.samples_per_epoch, read, cfg.augment, mix, cfg.seed)
@@ -304,9 +306,30 @@ def setup(cfg: TrainConfig, d: ddp.Dist, device: torch.device) -> TrainRun:
     )
 
 
+def crop_reader(cfg: TrainConfig, mconfig: ModelConfig, paths: list[str], cache: Path) -> ImageReader:
+    """path -> the training image of a crop: as given and resized, or (``aligned``) re-cut as the service cuts it.
+
+    Aligned crops cost an MTCNN call each, so uncached runs pay it on every read.
+    """
+    size = mconfig.input_size
+    load, variant = load_image, ""
+    if cfg.aligned:
+        from .align import AlignedLoader
+
+        load = AlignedLoader(mconfig)
+        variant = load.variant
+    if cfg.cache:
+        crops = build_cache(paths, size, cache / _cache_name(cfg, size), load=load, variant=variant)
+        if cfg.aligned:
+            log.info("aligned crops: no face found in %d of %d (used as given)", crops.misses, len(crops))
+        return crops
+    return JpegReader(size, load)
+
+
 def _cache_name(cfg: TrainConfig, size: int) -> str:
     source = cfg.manifest or str(Path(cfg.data).resolve() if cfg.data else shared_data_dir())
-    return f"crops_{size}_{hashlib.sha1(source.encode()).hexdigest()[:10]}"
+    kind = "aligned_" if cfg.aligned else ""  # its own file: one fingerprint per file, so no rebuild when switching
+    return f"crops_{kind}{size}_{hashlib.sha1(source.encode()).hexdigest()[:10]}"
 
 
 # -- one epoch -----------------------------------------------------------------

@@ -30,3 +30,24 @@ def test_no_face_is_used_as_given_and_counted(tmp_path):
     again = build_cache([str(tmp_path / "flat.png")], 64, tmp_path / "c", load=AlignedLoader(ModelConfig("lite0", 64)),
                         variant=loader.variant)
     assert again.misses == 1  # read back from the cache's index
+
+
+def test_aligned_training_reads_the_crops_the_service_would_cut(data_dir, tmp_path):
+    from unmask.training.cache import load_image
+    from unmask.training.config import TrainConfig
+    from unmask.training.loop import crop_reader
+
+    mconfig = ModelConfig("lite0", 64)
+    recs = dfdc_records(data_dir, "train")
+    paths = [r.path for r in recs if r.label == 0][:2] + [r.path for r in recs if r.label == 1][:2]
+    aligned = crop_reader(TrainConfig(aligned=True, cache_dir=str(tmp_path)), mconfig, paths, tmp_path)
+    uncached = crop_reader(TrainConfig(aligned=True, cache=False), mconfig, paths, tmp_path)
+    as_given = crop_reader(TrainConfig(cache_dir=str(tmp_path)), mconfig, paths, tmp_path)
+    loader = AlignedLoader(mconfig)
+    for p in paths:
+        served = loader(p, 64)
+        assert np.array_equal(aligned[p], served) and np.array_equal(uncached(p), served)
+        assert np.array_equal(as_given[p], load_image(p, 64))
+    assert loader.misses == 0 and aligned.misses == 0
+    assert np.mean([np.abs(aligned[p].astype(int) - as_given[p].astype(int)).mean() for p in paths]) > 3  # a real re-cut
+    assert len(list(tmp_path.glob("crops_*.npy"))) == 2  # one file each: switching never rebuilds the other
