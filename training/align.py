@@ -25,6 +25,11 @@ from .transforms import resize
 PAD = 0.2
 
 
+def variant(config: ModelConfig) -> str:
+    """What an aligned crop depends on besides its file: the padding and the model's crop geometry."""
+    return f"aligned pad={PAD} scale={config.crop.scale} shift_y={config.crop.shift_y}"
+
+
 class AlignedLoader:
     """path -> the S x S RGB crop the service would cut from that image (a ``cache.build_cache`` loader)."""
 
@@ -37,8 +42,7 @@ class AlignedLoader:
     @property
     def variant(self) -> str:
         """Names what this loader does, for the cache's fingerprint."""
-        crop = self.config.crop
-        return f"aligned pad={PAD} scale={crop.scale} shift_y={crop.shift_y}"
+        return variant(self.config)
 
     def __call__(self, path: str, size: int) -> np.ndarray:
         image = read_rgb(path)

@@ -265,7 +265,6 @@ def setup(cfg: TrainConfig, d: ddp.Dist, device: torch.device) -> TrainRun:
 
     data = load_records(cfg)
     mix = epoch_mix(cfg, len(data.reals) + len(data.utk), len(data.fakes))
-    size = mconfig.input_size
     paths = [r.path for r in data.reals + data.utk + data.fakes + data.val]
     cache = Path(cfg.cache_dir) if cfg.cache_dir else user_cache_dir() / "training"
     read = crop_reader(cfg, mconfig, paths, cache)
@@ -274,8 +273,7 @@ def setup(cfg: TrainConfig, d: ddp.Dist, device: torch.device) -> TrainRun:
         from .landmarks import load_or_compute
 
         real_paths = [r.path for r in data.reals + data.utk + data.val if r.label == 0]
-        kind = "_aligned" if cfg.aligned else ""  # points belong to the pixels they were found on
-        lms = load_or_compute(real_paths, cache / f"landmarks_{size}{kind}.npy", read)
+        lms = load_or_compute(real_paths, cache / landmarks_name(cfg, mconfig), read)
     log.info("data: train %d real, %d fake, %d UTKFace real; val %d real, %d fake; mix %s",
              len(data.reals), len(data.fakes), len(data.utk), data.description["val_real"], data.description["val_fake"], mix)
     train_ds = TrainDataset(data.reals, data.utk, data.fakes, lms, cfg.samples_per_epoch, read, cfg.augment, mix, cfg.seed)
@@ -319,17 +317,31 @@ def crop_reader(cfg: TrainConfig, mconfig: ModelConfig, paths: list[str], cache:
         load = AlignedLoader(mconfig)
         variant = load.variant
     if cfg.cache:
-        crops = build_cache(paths, size, cache / _cache_name(cfg, size), load=load, variant=variant)
+        crops = build_cache(paths, size, cache / crops_name(cfg, mconfig), load=load, variant=variant)
         if cfg.aligned:
             log.info("aligned crops: no face found in %d of %d (used as given)", crops.misses, len(crops))
         return crops
     return JpegReader(size, load)
 
 
-def _cache_name(cfg: TrainConfig, size: int) -> str:
+def _pixels_kind(cfg: TrainConfig, mconfig: ModelConfig) -> str:
+    """"" for crops as given; else names the aligned cut, crop geometry included, so each cut has its own files."""
+    if not cfg.aligned:
+        return ""
+    from .align import variant
+
+    return f"aligned{hashlib.sha1(variant(mconfig).encode()).hexdigest()[:8]}_"
+
+
+def crops_name(cfg: TrainConfig, mconfig: ModelConfig) -> str:
+    """The crops cache's file stem: one per source, size and cut (one fingerprint per file: switching never rebuilds)."""
     source = cfg.manifest or str(Path(cfg.data).resolve() if cfg.data else shared_data_dir())
-    kind = "aligned_" if cfg.aligned else ""  # its own file: one fingerprint per file, so no rebuild when switching
-    return f"crops_{kind}{size}_{hashlib.sha1(source.encode()).hexdigest()[:10]}"
+    return f"crops_{_pixels_kind(cfg, mconfig)}{mconfig.input_size}_{hashlib.sha1(source.encode()).hexdigest()[:10]}"
+
+
+def landmarks_name(cfg: TrainConfig, mconfig: ModelConfig) -> str:
+    """The landmarks cache's file: keyed by path inside, so it must be one per size and cut (points belong to pixels)."""
+    return f"landmarks_{_pixels_kind(cfg, mconfig)}{mconfig.input_size}.npy"
 
 
 # -- one epoch -----------------------------------------------------------------

@@ -51,3 +51,18 @@ def test_aligned_training_reads_the_crops_the_service_would_cut(data_dir, tmp_pa
     assert loader.misses == 0 and aligned.misses == 0
     assert np.mean([np.abs(aligned[p].astype(int) - as_given[p].astype(int)).mean() for p in paths]) > 3  # a real re-cut
     assert len(list(tmp_path.glob("crops_*.npy"))) == 2  # one file each: switching never rebuilds the other
+
+
+def test_each_cut_has_its_own_crops_and_landmarks_files():
+    """Landmarks are cached by path: aligned points found under one crop geometry must never serve another."""
+    from unmask.model.config import CropConfig
+    from unmask.training.config import TrainConfig
+    from unmask.training.loop import crops_name, landmarks_name
+
+    plain, aligned = TrainConfig(), TrainConfig(aligned=True)
+    tight, loose = ModelConfig("lite0", 224), ModelConfig("lite0", 224, crop=CropConfig(scale=1.3))
+    assert landmarks_name(plain, tight) == landmarks_name(plain, loose) == "landmarks_224.npy"  # as given: the old file
+    assert crops_name(plain, tight).startswith("crops_224_")
+    names = {landmarks_name(plain, tight), landmarks_name(aligned, tight), landmarks_name(aligned, loose)}
+    crops = {crops_name(plain, tight), crops_name(aligned, tight), crops_name(aligned, loose)}
+    assert len(names) == len(crops) == 3
