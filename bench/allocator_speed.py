@@ -10,21 +10,22 @@ service's TTA batch). ``video`` is the service's own path: the bundled
 default and shipped ``ScoringConfig`` (PyAV, MTCNN, ONNX Runtime) on the
 first ``--clips`` shared clips, seconds a video, and the file scores, which
 must not depend on the allocator. Allocators alternate round by round, so
-they share whatever else loads the machine. Why it matters: at batch 32 Lite0's activations are tens
-of MB each, above glibc's mmap threshold (32 MB at most), so glibc maps and
-unmaps them every step and the kernel zeroes fresh pages each time
-(100,000+ page faults a second, seen as system time); tcmalloc keeps the
-memory. The shipped video path (ONNX Runtime, MTCNN on small copies) does
-not allocate such blocks and measured the same under all three, so only
-training is told to preload tcmalloc (docs/training.md). Allocators not installed (Debian: ``libtcmalloc-minimal4``,
-``libjemalloc2``) are skipped and named.
+they share whatever else loads the machine.
+
+Why it matters: at batch 32 Lite0's activations are tens of MB each, above
+glibc's mmap threshold (32 MB at most), so glibc maps and unmaps them every
+step and the kernel zeroes fresh pages each time (100,000+ page faults a
+second, seen as system time); tcmalloc keeps the memory. The shipped video
+path (ONNX Runtime, MTCNN on small copies) does not allocate such blocks and
+measured the same under all three, so only training is told to preload
+tcmalloc (docs/training.md). Allocators not installed (Debian:
+``libtcmalloc-minimal4``, ``libjemalloc2``) are skipped and named.
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes.util
-import glob
 import json
 import os
 import statistics
@@ -33,15 +34,6 @@ import sys
 import time
 
 LIBRARIES = {"tcmalloc": "tcmalloc_minimal", "jemalloc": "jemalloc"}
-
-
-def find_library(name: str) -> str | None:
-    """The shared library's path (LD_PRELOAD wants a path or a name the loader finds), or None."""
-    for folder in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib"):
-        hits = sorted(glob.glob(f"{folder}/lib{name}.so*"))
-        if hits:
-            return hits[0]
-    return ctypes.util.find_library(name)
 
 
 def video_worker(clips: int, data: str | None) -> None:
@@ -103,7 +95,7 @@ def measure(mode: str, library: str | None, args: argparse.Namespace, batch: int
     if library:
         env["LD_PRELOAD"] = library
     command = [sys.executable, __file__, "--worker", mode, "--batch", str(batch), "--steps", str(args.steps),
-               "--clips", str(args.clips)] + (["--data", str(args.data)] if args.data else [])
+               "--clips", str(args.clips)] + (["--data", str(args.data)] if args.data else [])  # video ignores batch, steps
     proc = subprocess.run(command, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"{mode} under {library or 'glibc'} failed:\n{proc.stderr[-2000:]}")
@@ -131,12 +123,12 @@ def main() -> None:
     allocators: dict[str, str | None] = {"glibc": None}
     missing = []
     for name, lib in LIBRARIES.items():
-        path = find_library(lib)
+        path = ctypes.util.find_library(lib)  # a soname such as libtcmalloc_minimal.so.4: LD_PRELOAD finds it
         if path:
             allocators[name] = path
         else:
             missing.append(name)
-    modes = [("train", args.batch), ("infer", 8)] + ([("video", 8)] if args.clips else [])  # video: batch unused
+    modes = [("train", args.batch), ("infer", 8)] + ([("video", args.batch)] if args.clips else [])
     results: dict[str, dict[str, list[dict]]] = {mode: {a: [] for a in allocators} for mode, _ in modes}
     for r in range(args.rounds):
         order = list(allocators) if r % 2 == 0 else list(reversed(allocators))
