@@ -20,21 +20,25 @@ import numpy as np
 from ..model.config import ModelConfig, ScoringConfig
 from ..model.faces import FaceDetector, crop_face
 from .cache import read_rgb
+from .corruptions import Corruption
 from .transforms import resize
 
 PAD = 0.2
 
 
-def variant(config: ModelConfig) -> str:
-    """What an aligned crop depends on besides its file: the padding and the model's crop geometry."""
-    return f"aligned pad={PAD} scale={config.crop.scale} shift_y={config.crop.shift_y}"
+def variant(config: ModelConfig, corruption: Corruption | None = None) -> str:
+    """What an aligned crop depends on besides its file: the padding, the model's crop geometry, a quality loss."""
+    lost = f" degrade={corruption.name}" if corruption and corruption.name != "clean" else ""
+    return f"aligned pad={PAD} scale={config.crop.scale} shift_y={config.crop.shift_y}{lost}"
 
 
 class AlignedLoader:
     """path -> the S x S RGB crop the service would cut from that image (a ``cache.build_cache`` loader)."""
 
-    def __init__(self, config: ModelConfig, detector: FaceDetector | None = None) -> None:
+    def __init__(self, config: ModelConfig, detector: FaceDetector | None = None,
+                 corruption: Corruption | None = None) -> None:
         self.config = config
+        self.corruption = corruption  # applied to the source image before detection, as to a re-encoded upload
         self.detector = detector or FaceDetector(ScoringConfig())
         self.misses = 0
         self._lock = threading.Lock()  # one MTCNN call at a time (the cache builder uses threads)
@@ -42,10 +46,12 @@ class AlignedLoader:
     @property
     def variant(self) -> str:
         """Names what this loader does, for the cache's fingerprint."""
-        return variant(self.config)
+        return variant(self.config, self.corruption)
 
     def __call__(self, path: str, size: int) -> np.ndarray:
         image = read_rgb(path)
+        if self.corruption:
+            image = self.corruption(image)
         pad = int(round(PAD * max(image.shape[:2])))
         padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
         with self._lock:

@@ -140,6 +140,9 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--calibrate", choices=["temperature", "youden", "eer", "fpr"],
                    help="fit on these crops: a temperature for the probabilities, or a threshold (Youden's J, the EER "
                         "point, or the lowest one whose false-positive rate is at most --target-fpr)")
+    p.add_argument("--degrade", default="", metavar="LOSS",
+                   help="score the crops after a fixed quality loss, e.g. 'scale=0.5,jpeg=40' (keys: scale, jpeg, blur, "
+                        "noise): the robustness table's rows")
     p.add_argument("--target-fpr", type=float, default=0.01, help="with --calibrate fpr: the false-positive rate to keep under")
     p.add_argument("--save-as", help="where the calibrated copy goes (default: NAME-calibrated beside --out)")
     p.add_argument("--in-place", action="store_true", help="write the calibration into the checkpoint's own JSON")
@@ -161,7 +164,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate, report, roc_png
     from .loop import cap_per_label
 
-    _check_eval_args(args)
+    corruption = _check_eval_args(args)
     path = resolve_checkpoint(args.checkpoint)
     model, info = load_checkpoint(path)
     # Every output is checked (its folder made) now: a bad one fails before the slow scoring, with nothing written.
@@ -183,7 +186,7 @@ def run_eval(args: argparse.Namespace) -> int:
                           ("cpu" if args.device == "auto" else args.device))
     result, labels, logits = evaluate(model, recs, info.config, tta=tta, batch_size=args.batch_size,
                                       workers=args.workers, device=device, progress=not getattr(args, "quiet", False),
-                                      align=not args.as_given)
+                                      align=not args.as_given, corruption=corruption)
     probs = tta_probability(logits, info.config.temperature)
     classes = {int(label) for label in labels}
     if len(classes) < 2:
@@ -192,7 +195,8 @@ def run_eval(args: argparse.Namespace) -> int:
             raise TrainingError(f"--calibrate and --roc need real and fake crops; {split} has only {only} ones")
         log.warning("%s has only %s crops: AUC, AP, EER and TPR at FPR are undefined (null)", split, only)
     report_ = {"checkpoint": str(path), "name": info.name, "version": info.version, "split": split,
-               "threshold": info.config.threshold, "temperature": info.config.temperature, "tta": list(tta), **result}
+               "threshold": info.config.threshold, "temperature": info.config.temperature, "tta": list(tta),
+               "degrade": corruption.name, **result}
     if args.roc:
         report_["roc_png"] = str(roc_png(labels, probs, Path(args.roc), f"{info.name} on {Path(args.manifest or split).name}"))
     if args.scores:
@@ -226,9 +230,10 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_eval_args(args: argparse.Namespace) -> None:
-    """Numbers and choices, before anything is loaded, scored or written."""
+def _check_eval_args(args: argparse.Namespace):
+    """Numbers and choices, before anything is loaded, scored or written; returns the --degrade Corruption."""
     from .config import check_device
+    from .corruptions import parse_corruption
     from .errors import ConfigError
 
     checks = [(args.batch_size >= 1, f"--batch-size must be positive, not {args.batch_size}"),
@@ -239,6 +244,12 @@ def _check_eval_args(args: argparse.Namespace) -> None:
         if not ok:
             raise ConfigError(message)
     check_device(args.device)
+    corruption = parse_corruption(args.degrade)
+    if args.as_given and corruption.name != "clean":
+        raise ConfigError("--degrade scores crops re-cut as served; it cannot go with --as-given")
+    if args.calibrate and corruption.name != "clean":
+        raise ConfigError("--calibrate fits on the crops as they come; drop --degrade to calibrate")
+    return corruption
 
 
 def _check_writable(path: Path) -> None:

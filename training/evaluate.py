@@ -99,12 +99,14 @@ def roc_png(labels: np.ndarray, probs: np.ndarray, path: Path, title: str) -> Pa
 
 def evaluate(model: nn.Module, records: Sequence[FaceRecord], config, *, tta: Sequence[str], batch_size: int = 64,
              workers: int = 0, device: torch.device | None = None, progress: bool = False,
-             align: bool = True) -> tuple[dict, np.ndarray, np.ndarray]:
+             align: bool = True, corruption=None) -> tuple[dict, np.ndarray, np.ndarray]:
     """Score ``records`` with a model and its ModelConfig (temperature applied); return (report, labels, logits).
 
     With ``align`` (the default) each crop is first re-cut as the service cuts
     faces (``align.AlignedLoader``; cached per crop geometry under
     ``$UNMASK_CACHE_DIR/eval``); else it is scored as given, resized.
+    ``corruption`` (a ``corruptions.Corruption``, aligned only) degrades each
+    source image before it is cut.
     ``logits`` has shape (n_tta, n): what temperature fitting needs.
     """
     device = device or torch.device("cpu")
@@ -112,7 +114,7 @@ def evaluate(model: nn.Module, records: Sequence[FaceRecord], config, *, tta: Se
     records = list(records)
     read, crops = JpegReader(config.input_size), {"crops": "as given, resized"}
     if align:
-        read = aligned_crops(records, config)
+        read = aligned_crops(records, config, corruption)
         crops = {"crops": "re-cut as served (MTCNN on the crop padded 20%, the model's crop geometry)",
                  "no_face_found": read.misses}
     labels, logits = predict_logits(model, EvalDataset(records, read), batch_size, device, workers, tta, config.mean,
@@ -121,14 +123,14 @@ def evaluate(model: nn.Module, records: Sequence[FaceRecord], config, *, tta: Se
     return {**report(records, labels, probs, config.threshold), **crops}, labels, logits
 
 
-def aligned_crops(records: Sequence[FaceRecord], config) -> CropCache:
+def aligned_crops(records: Sequence[FaceRecord], config, corruption=None) -> CropCache:
     """The records' crops re-cut as served, decoded once into a cache shared by every checkpoint of this geometry."""
     import hashlib
 
     from ..model.predictor import cache_dir
     from .align import AlignedLoader
 
-    loader = AlignedLoader(config)
+    loader = AlignedLoader(config, corruption=corruption)
     paths = sorted({r.path for r in records})
     key = hashlib.sha1(f"{loader.variant}\n{paths[0] if paths else ''}\n{len(paths)}".encode()).hexdigest()[:12]
     return build_cache(paths, config.input_size, cache_dir() / "eval" / f"aligned_{config.input_size}_{key}",

@@ -4,8 +4,14 @@
 
 Each file is scored once; the file score under each aggregation strategy
 (mean, max, confident) is recomputed from the same per-face scores and
-tracks, so the strategies are compared on identical inputs. Prints a markdown
-table (for model cards) and writes a JSON report. ``--pin`` writes each file's
+tracks, so the strategies are compared on identical inputs. Each file also
+gets its mean frame P(fake) and the share of its frames at or over the
+threshold, and the files are grouped by manipulation (Deepfakes, Face2Face,
+FaceSwap, NeuralTextures, DFDC, real): a recipe is judged on how far the
+reenactment clips (Face2Face, NeuralTextures) sit above the highest real
+file (``reenactment_margin``), not on which side of 0.5 they fall, since
+every model so far scores them within noise of it. Prints markdown tables
+(for model cards) and writes a JSON report. ``--pin`` writes each file's
 served score and verdict into the checkpoint's JSON (``metrics.shared_files``),
 which the slow quality test holds later versions of the code to.
 """
@@ -39,17 +45,63 @@ def file_score(result: MediaResult, strategy: str) -> float | None:
     return max(aggregate(scores) for track, scores in per_track.items() if track in counted or not result.tracks)
 
 
+REENACTMENT = ("Face2Face", "NeuralTextures")
+
+
+def manipulation_group(row: dict) -> str:
+    """The row's group for the per-manipulation table: its manipulation, else its dataset for a fake, else "real"."""
+    if row["label"] == "real":
+        return "real"
+    return row.get("manipulation") or row.get("dataset") or "fake"
+
+
+def frame_figures(result: MediaResult) -> tuple[float | None, float | None]:
+    """Mean frame P(fake) over the frames with a face, and the share of those frames at or over the threshold."""
+    scores = [f.score for f in result.frames if f.score is not None]
+    if result.status != "ok" or not scores:
+        return None, None
+    threshold = result.threshold if result.threshold is not None else 0.5
+    return sum(scores) / len(scores), sum(s >= threshold for s in scores) / len(scores)
+
+
+def by_manipulation(files: list[dict]) -> dict:
+    """Per group: file count, mean of the files' mean frame P(fake), its lowest and highest, mean share over threshold."""
+    groups: dict[str, list[dict]] = {}
+    for f in files:
+        if f["frame_mean"] is not None:
+            groups.setdefault(f["group"], []).append(f)
+    return {
+        g: {"files": len(fs),
+            "frame_mean": round(sum(f["frame_mean"] for f in fs) / len(fs), 4),
+            "lowest": round(min(f["frame_mean"] for f in fs), 4),
+            "highest": round(max(f["frame_mean"] for f in fs), 4),
+            "frames_over": round(sum(f["frames_over"] for f in fs) / len(fs), 4)}
+        for g, fs in sorted(groups.items())
+    }
+
+
+def reenactment_margin(groups: dict) -> dict[str, float]:
+    """How far each reenactment group's lowest file sits above the highest real file (mean frame P(fake)); < 0: below."""
+    if "real" not in groups:
+        return {}
+    return {g: round(groups[g]["lowest"] - groups["real"]["highest"], 4) for g in REENACTMENT if g in groups}
+
+
 def evaluate_files(predictor: Predictor, labels_csv: Path) -> dict:
     root = labels_csv.parent
     rows = list(csv.DictReader(labels_csv.open()))
     files = []
     for row in rows:
         result = predictor.predict(root / row["path"], row["path"], on_error="record")
+        frame_mean, frames_over = frame_figures(result)
         files.append(
             {
                 "path": row["path"],
                 "label": row["label"],
                 "manipulation": row.get("manipulation") or "",
+                "group": manipulation_group(row),
+                "frame_mean": None if frame_mean is None else round(frame_mean, 4),
+                "frames_over": None if frames_over is None else round(frames_over, 4),
                 "status": result.status,
                 "faces": result.face_count,
                 "tracks": len(result.tracks),
@@ -60,6 +112,8 @@ def evaluate_files(predictor: Predictor, labels_csv: Path) -> dict:
             }
         )
     report: dict = {"model": predictor.info.name, "version": predictor.info.version, "frames": predictor.config.frames, "files": files}
+    report["by_manipulation"] = by_manipulation(files)
+    report["reenactment_margin"] = reenactment_margin(report["by_manipulation"])
     scored = [f for f in files if f["status"] == "ok"]
     labels = [1 if f["label"] == "fake" else 0 for f in scored]
     if 0 < sum(labels) < len(labels):
@@ -85,6 +139,12 @@ def markdown(report: dict) -> str:
         lines.append("|---|---|---|")
         for s, m in report["by_strategy"].items():
             lines.append(f"| {s} | {m['auc']:.3f} | {m['log_loss']:.3f} |")
+    lines += ["", "| manipulation | files | mean frame P(fake) | lowest file | highest file | frames over threshold |",
+              "|---|---|---|---|---|---|"]
+    for g, m in report["by_manipulation"].items():
+        lines.append(f"| {g} | {m['files']} | {m['frame_mean']:.3f} | {m['lowest']:.3f} | {m['highest']:.3f} | {m['frames_over']:.0%} |")
+    for g, margin in report["reenactment_margin"].items():
+        lines.append(f"\n{g}: its lowest file sits {margin:+.3f} from the highest real file (mean frame P(fake)).")
     return "\n".join(lines)
 
 
@@ -107,9 +167,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def pin(predictor: Predictor, report: dict) -> None:
-    """Record each file's served score and verdict in the checkpoint's JSON (``metrics.shared_files``)."""
+    """Record each file's served score and verdict, and the per-manipulation table, in the checkpoint's JSON."""
     files = [{"path": f["path"], "label": f["label"], "score": f["score"], "verdict": f["verdict"]} for f in report["files"]]
-    update_metadata(predictor.weights_path, shared_files={"frames": report["frames"], "files": files})
+    update_metadata(predictor.weights_path, shared_files={"frames": report["frames"], "files": files,
+                                                          "by_manipulation": report["by_manipulation"],
+                                                          "reenactment_margin": report["reenactment_margin"]})
 
 
 if __name__ == "__main__":

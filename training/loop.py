@@ -168,7 +168,8 @@ def load_records(cfg: TrainConfig) -> TrainData:
         data = Path(cfg.data).resolve() if cfg.data else shared_data_dir()
         train_recs, val_recs = dfdc_records(data, "train", cfg.val_permille), dfdc_records(data, "val", cfg.val_permille)
         utk = utk_records(data) if cfg.use_utkface else []
-        desc = {"root": str(data),
+        # as given, not resolved: a checkpoint that is shared must not carry this machine's paths
+        desc = {"root": cfg.data or "the shared data folder",
                 "split": f"dfdc_faces by group: sha1(group)[:8] as hex int mod 1000 < {cfg.val_permille} -> validation"}
     val_recs = cap_per_label(val_recs, cfg.val_limit, cfg.seed)
     reals, fakes = [r for r in train_recs if r.label == 0], [r for r in train_recs if r.label == 1]

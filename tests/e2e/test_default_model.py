@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from unmask.model.checkpoint import DEFAULT_MODEL
 from unmask.service.core.config import Settings
 from unmask.service.main import create_app
 
@@ -33,7 +34,7 @@ def test_cli_scores_the_shared_frames(shared_data):
     for r in records:
         assert r["status"] == "ok" and 0.0 <= r["score"] <= 1.0
         assert len(r["frames"][0]["faces"]) == 1
-        assert r["model"]["name"] == "lite0-dfdc-sbi"
+        assert r["model"]["name"] == DEFAULT_MODEL
         assert r["label"] == ("fake" if r["score"] >= r["threshold"] else "real")
 
 
@@ -82,7 +83,7 @@ def test_api_scores_the_shared_frames(api, shared_data, no_face_image):
         assert record["status"] == "ok" and 0.0 <= record["score"] <= 1.0
         assert len(record["frames"][0]["faces"]) == 1
     assert empty["status"] == "no_face" and empty["score"] is None
-    assert api.get("/readyz").json()["model"]["name"] == "lite0-dfdc-sbi"
+    assert api.get("/readyz").json()["model"]["name"] == DEFAULT_MODEL
 
 
 @pytest.mark.parametrize("kind, status", [("text", 415), ("empty", 422), ("truncated_jpeg", 422)])
