@@ -3,6 +3,7 @@ import pytest
 import torch
 from unmask.training.cache import build_cache, load_image
 from unmask.training.datasets import EvalDataset, JpegReader, Mix, TrainDataset, dfdc_records, is_val_group
+from unmask.training.fakes import build
 from unmask.training.landmarks import face_landmarks
 from unmask.training.sbi import REGIONS, self_blend
 from unmask.training.transforms import PRESETS, BatchAugment, augment_config, degrade, normalize
@@ -133,5 +134,6 @@ def test_eval_dataset_sbi_items_are_fixed(data_dir):
     recs = [r for r in dfdc_records(data_dir, "val") if r.label == 0][:2]
     read = JpegReader(64)
     lms = {r.path: face_landmarks(read(r.path)) for r in recs}
-    ds = EvalDataset(recs, read, landmarks=lms, sbi=True)
+    ds = EvalDataset(recs, read, landmarks=lms, make_fake=build(Mix(sbi=0.3), train=False)["sbi"])
     assert torch.equal(ds[0][0], ds[0][0]) and float(ds[0][1]) == 1.0
+

@@ -58,6 +58,14 @@ def test_cuda_without_cuda_is_one_line(tmp_path, capsys):
     ('device = "tpu"\n', "device must be auto, cpu, cuda"),
     ('cbam = "false"\n', "cbam must be true or false, not 'false'"),
     ('balance = "false"\n', "balance must be true or false"),
+    ("[mix]\nreenact = 1.5\n", "bad mix"),
+    ("[mix]\nreenact = -0.1\n", "bad mix"),
+    ("[mix]\nswap = 0.1\n", "unknown mix keys ['swap']"),
+    ("[reenact]\nmouth = 0.9\n", "reenact: mouth and smile must be in"),
+    ("[reenact]\nmouht = 0.08\n", "unknown reenact keys ['mouht']"),
+    ("[reenact]\nresample = [0.9, 0.5]\n", "reenact: resample must be [lo, hi]"),
+    ('[reenact]\nblur = "soft"\n', "bad reenact table"),
+    ("reenact = 3\n", "reenact must be a table"),
 ])
 def test_config_file_types_are_checked(text, message, tmp_path):
     from unmask.training.config import resolve_config
@@ -219,3 +227,32 @@ def test_threshold_for_fpr_refuses_a_rate_outside_0_1():
 
     with pytest.raises(ValueError, match="in \\[0, 1\\)"):
         threshold_for_fpr(np.array([0.1, 0.2]), 2.0)
+
+
+@pytest.mark.parametrize("name", ["lite0-dfdc-sbi", "lite0-dfdc-sbi-utk"])
+def test_bundled_recipes_validate_and_keep_their_mix(name):
+    from unmask.model.checkpoint import BUNDLED_DIR
+    from unmask.training.config import TrainConfig
+
+    recipe = json.loads((BUNDLED_DIR / f"{name}.json").read_text())["training"]["recipe"]
+    cfg = TrainConfig(**{**recipe, "device": "cpu"})
+    assert cfg.mix.sbi == recipe["mix"]["sbi"] and cfg.mix.reenact == 0.0
+
+
+def test_a_run_saved_before_the_reenact_keys_resumes(tmp_path, capsys):
+    """A config.json written before the reenact keys existed: same run, so it resumes."""
+    out = _run_folder(tmp_path)
+    saved = json.loads((out / "config.json").read_text())
+    del saved["reenact"], saved["mix"]["reenact"]
+    (out / "config.json").write_text(json.dumps(saved))
+    from unmask.training.config import resolve_config
+    from unmask.training.loop import check_run_folder
+
+    check_run_folder(resolve_config(out / "config.json", {"resume": True}))
+    line = _one_line_2(capsys, ["train", "--config", str(out / "config.json"), "--resume", "--sbi", "0.3"])
+    assert "mix" in line  # a changed share is still refused
+    from unmask.training.errors import ConfigError
+
+    cfg = resolve_config(out / "config.json", {"resume": True, "mix": {**saved["mix"], "reenact": 0.1}})
+    with pytest.raises(ConfigError, match="mix"):
+        check_run_folder(cfg)
