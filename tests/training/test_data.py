@@ -137,3 +137,33 @@ def test_eval_dataset_sbi_items_are_fixed(data_dir):
     ds = EvalDataset(recs, read, landmarks=lms, make_fake=build(Mix(sbi=0.3), train=False)["sbi"])
     assert torch.equal(ds[0][0], ds[0][0]) and float(ds[0][1]) == 1.0
 
+
+def test_web_video_losses_noise_and_h264(real_crop):
+    from unmask.training.transforms import h264_frame
+
+    for key in ("noise_p", "h264_p"):
+        cfg = augment_config({"preset": "none", key: 1.0})
+        out = degrade(real_crop, cfg, np.random.default_rng(0))
+        assert out.shape == real_crop.shape and out.dtype == np.uint8
+        assert np.abs(out.astype(int) - real_crop.astype(int)).mean() > 0.5, key
+        assert np.array_equal(out, degrade(real_crop, cfg, np.random.default_rng(0)))  # seeded
+    odd = real_crop[:63, :65]
+    low, high = h264_frame(odd, 45), h264_frame(odd, 20)
+    assert low.shape == odd.shape and low.dtype == np.uint8
+    assert np.abs(low.astype(int) - odd).mean() > np.abs(high.astype(int) - odd).mean()  # a higher CRF loses more
+    web = PRESETS["web"]
+    assert web.jpeg_quality == (30, 90) and web.downscale == (0.35, 1.0) and web.noise_p > 0 and web.h264_p > 0
+
+
+@pytest.mark.parametrize("table,message", [
+    ({"noise_sigma": [8, 2]}, "bad augmentation ranges"),
+    ({"h264_crf": [20, 60]}, "bad augmentation ranges"),
+    ({"blur_sigma": 1.0}, "blur_sigma must be a range"),
+    ({"jpeg_quality": ["a", "b"]}, "jpeg_quality must be a range"),
+    ({"h264_p": 2.0}, "probabilities must be in [0, 1]"),
+])
+def test_augment_ranges_are_checked(table, message):
+    from unmask.training.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message.replace("[", "\\[")):
+        augment_config({"preset": "web", **table})

@@ -122,7 +122,7 @@ def test_training_with_reenact_fakes_validates_each_generator(tiny_data, tmp_pat
 
     cfg = resolve_config(None, dict(data=str(tiny_data), out_dir=str(tmp_path / "run"), init="none", input_size=64, epochs=1,
                                     samples_per_epoch=8, batch_size=4, warmup_steps=1, workers=0, threads=2,
-                                    cache_dir=str(tmp_path / "cache"), command="test", augment="strong",
+                                    cache_dir=str(tmp_path / "cache"), command="test", augment="web",
                                     mix={"sbi": 0.2, "reenact": 0.3}))
     _, info = load_checkpoint(train(cfg))
     assert info.metrics["reenact_val"]["n_fake"] == 3 and info.metrics["sbi_val"]["n_fake"] == 3  # the val reals, faked

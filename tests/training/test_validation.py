@@ -66,6 +66,7 @@ def test_cuda_without_cuda_is_one_line(tmp_path, capsys):
     ("[reenact]\nresample = [0.9, 0.5]\n", "reenact: resample must be [lo, hi]"),
     ('[reenact]\nblur = "soft"\n', "bad reenact table"),
     ("reenact = 3\n", "reenact must be a table"),
+    ('[augment]\npreset = "web"\nh264_crf = [20, 60]\n', "bad augmentation ranges"),
 ])
 def test_config_file_types_are_checked(text, message, tmp_path):
     from unmask.training.config import resolve_config
@@ -237,13 +238,16 @@ def test_bundled_recipes_validate_and_keep_their_mix(name):
     recipe = json.loads((BUNDLED_DIR / f"{name}.json").read_text())["training"]["recipe"]
     cfg = TrainConfig(**{**recipe, "device": "cpu"})
     assert cfg.mix.sbi == recipe["mix"]["sbi"] and cfg.mix.reenact == 0.0
+    assert cfg.augment.noise_p == 0.0 and cfg.augment.h264_p == 0.0  # no new augmentation in an old recipe
 
 
 def test_a_run_saved_before_the_reenact_keys_resumes(tmp_path, capsys):
-    """A config.json written before the reenact keys existed: same run, so it resumes."""
+    """A config.json written before reenact and the web-video augmentation existed: same run, so it resumes."""
     out = _run_folder(tmp_path)
     saved = json.loads((out / "config.json").read_text())
     del saved["reenact"], saved["mix"]["reenact"]
+    for key in ("blur_sigma", "noise_p", "noise_sigma", "h264_p", "h264_crf"):
+        del saved["augment"][key]
     (out / "config.json").write_text(json.dumps(saved))
     from unmask.training.config import resolve_config
     from unmask.training.loop import check_run_folder
