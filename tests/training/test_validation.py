@@ -230,6 +230,21 @@ def test_threshold_for_fpr_refuses_a_rate_outside_0_1():
         threshold_for_fpr(np.array([0.1, 0.2]), 2.0)
 
 
+def _recipe_files():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    return sorted([*root.glob("docs/long_run*.toml"), *root.glob("docs/recipes/*.toml"),
+                   *root.glob("docs/experiments/configs/*.toml")])
+
+
+@pytest.mark.parametrize("path", _recipe_files(), ids=lambda p: p.name)
+def test_shipped_configs_validate(path):
+    from unmask.training.config import resolve_config
+
+    resolve_config(path, {"device": "cpu"})
+
+
 @pytest.mark.parametrize("name", ["lite0-dfdc-sbi", "lite0-dfdc-sbi-utk"])
 def test_bundled_recipes_validate_and_keep_their_mix(name):
     from unmask.model.checkpoint import BUNDLED_DIR
@@ -239,6 +254,22 @@ def test_bundled_recipes_validate_and_keep_their_mix(name):
     cfg = TrainConfig(**{**recipe, "device": "cpu"})
     assert cfg.mix.sbi == recipe["mix"]["sbi"] and cfg.mix.reenact == 0.0
     assert cfg.augment.noise_p == 0.0 and cfg.augment.h264_p == 0.0  # no new augmentation in an old recipe
+
+
+def test_the_reenact_recipe_and_its_control_differ_only_in_the_reenact_share():
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from unmask.training.config import resolve_config
+
+    root = Path(__file__).resolve().parents[2]
+    recipe = resolve_config(root / "docs/recipes/lite0-dfdc-sbi-reenact.toml", {"device": "cpu"})
+    control = resolve_config(root / "docs/experiments/configs/control-sbi.toml", {"device": "cpu"})
+    assert recipe.mix.reenact > 0 and control.mix.reenact == 0 and recipe.init == "lite0-dfdc-sbi-utk"
+    a, b = asdict(recipe), asdict(control)
+    assert {k for k in a if a[k] != b[k]} == {"mix", "name"}
+    assert {k for k in a["mix"] if a["mix"][k] != b["mix"][k]} == {"reenact"}
+    assert recipe.samples_per_epoch == 12800 and recipe.augment.h264_p > 0
 
 
 def test_a_run_saved_before_the_reenact_keys_resumes(tmp_path, capsys):
