@@ -8,7 +8,7 @@ run gets the same seed, validation split (by group) and number of images
 (or the budget its table sets). Each run is scored on:
 
 - the DFDC validation split (TTA as served), from the training run itself;
-- SBI fakes of the validation reals against those reals;
+- SBI (and, when on, reenact) fakes of the validation reals against those reals;
 - a cross-dataset manifest (``cross_manifest``, e.g. mesonet_val): reported
   only, never trained on, never used to set a threshold;
 - the verdicts on labelled files (``files``, e.g. the 7 FF++ clips).
@@ -77,7 +77,7 @@ def raw_weights_checkpoint(source: Path, folder: Path, val: list) -> Path:
     model.load_state_dict(raw_model_weights(source))
     as_given = evaluate(model, val, info.config, tta=info.config.tta, align=False)[0]["frame"]
     info.name, info.created = f"{info.name}-raw", ""
-    info.metrics = {**info.metrics, "ema": None, "dfdc_val": as_given, "sbi_val": None}
+    info.metrics = {**info.metrics, "ema": None, "dfdc_val": as_given, "sbi_val": None, "reenact_val": None}
     return save_checkpoint(folder / served.stem, model, info)
 
 
@@ -111,7 +111,7 @@ def score(weights: Path, plan: dict) -> dict:
     model, info = load_checkpoint(weights)
     last = info.metrics["history"][-1]
     out = {"images": last["images"], "train_img_s": round(last["train_img_s"], 1), "dfdc_val": info.metrics.get("dfdc_val"),
-           "sbi_val": info.metrics.get("sbi_val")}
+           "sbi_val": info.metrics.get("sbi_val"), "reenact_val": info.metrics.get("reenact_val")}
     cpu = torch.device("cpu")
     val = dfdc_records(shared_data_dir(), "val")
     out["dfdc_val_served"] = evaluate(model, val, info.config, tta=info.config.tta, device=cpu)[0]["frame"]
@@ -130,13 +130,13 @@ def table(reports: list[dict]) -> str:
         return f"{x[key]:.3f}" if x and key in x and x[key] is not None else "-"
 
     lines = ["| run | minutes | images | DFDC val AUC | log-loss | ECE | DFDC val AUC (served crops) | mesonet AUC (served "
-             "crops) | mesonet AUC (as given) | SBI AUC | FF++ right |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "crops) | mesonet AUC (as given) | SBI AUC | reenact AUC | FF++ right |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in reports:
         files = f"{r['files_right']}/{len(r['files'])}" if "files" in r else "-"
         lines.append(f"| {r['name']} | {r['minutes']} | {r['images']} | {fmt(r['dfdc_val'], 'auc')} | "
                      f"{fmt(r['dfdc_val'], 'log_loss')} | {fmt(r['dfdc_val'], 'ece')} | {fmt(r.get('dfdc_val_served'), 'auc')} | "
                      f"{fmt(r.get('cross_val'), 'auc')} | {fmt(r.get('cross_val_as_given'), 'auc')} | "
-                     f"{fmt(r.get('sbi_val'), 'auc')} | {files} |")
+                     f"{fmt(r.get('sbi_val'), 'auc')} | {fmt(r.get('reenact_val'), 'auc')} | {files} |")
     return "\n".join(lines)
 
 

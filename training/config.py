@@ -16,6 +16,8 @@ from typing import Any
 
 from .datasets import VAL_PERMILLE, Mix
 from .errors import ConfigError
+from .fakes import shares
+from .reenact import ReenactConfig
 from .transforms import AugmentConfig, augment_config
 
 FINETUNE_PRESET = {"lr_scale": 0.1, "freeze_blocks": 4, "freeze_epochs": 1, "warmup_steps": 10}
@@ -58,6 +60,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     mix: Mix = field(default_factory=lambda: Mix(sbi=-1.0))  # sbi < 0: 0.25 on shared data, 0 on a manifest
+    reenact: ReenactConfig = field(default_factory=ReenactConfig)  # settings of the reenact pseudo-fakes (mix.reenact)
     use_utkface: bool = True
     augment: AugmentConfig = field(default_factory=lambda: augment_config("light"))  # preset name or table
     val_permille: int = VAL_PERMILLE
@@ -78,6 +81,7 @@ class TrainConfig:
                 setattr(self, f.name, _typed(f.name, getattr(self, f.name), f.type))
         self.mix = _mix(self.mix)
         self.augment = augment_config(self.augment)
+        self.reenact = _reenact(self.reenact)
         from ..model.architectures import list_architectures
 
         archs = list_architectures()
@@ -118,20 +122,38 @@ def _typed(key: str, value: Any, kind: str) -> Any:
     return float(value) if kind == "float" else value
 
 
+def _table(key: str, value: Any, cls: type, example: str) -> dict[str, Any]:
+    """``value`` if it is a table of ``cls``'s fields; else a ConfigError naming the known keys."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} must be a table of {example}, not {value!r}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ConfigError(f"unknown {key} keys {unknown}; known: {', '.join(sorted(known))}")
+    return value
+
+
+def _reenact(value: Any) -> ReenactConfig:
+    """A ReenactConfig, or a ``[reenact]`` table of its keys over the defaults."""
+    if isinstance(value, ReenactConfig):
+        return value
+    try:
+        return ReenactConfig(**_table("reenact", value, ReenactConfig, "settings (e.g. [reenact] mouth = 0.05)"))
+    except (TypeError, ValueError) as exc:  # a value of the wrong type
+        raise ConfigError(f"bad reenact table {value}: {exc}") from None
+
+
 def _mix(value: Any) -> Mix:
     """A Mix, or a ``[mix]`` table of numbers over the default shares."""
     if isinstance(value, Mix):
         return value
-    if not isinstance(value, dict):
-        raise ConfigError(f"mix must be a table of shares (e.g. [mix] sbi = 0.25), not {value!r}")
-    known = {f.name for f in dataclasses.fields(Mix)}
-    unknown = sorted(set(value) - known)
-    if unknown:
-        raise ConfigError(f"unknown mix keys {unknown}; known: {', '.join(sorted(known))}")
+    value = _table("mix", value, Mix, "shares (e.g. [mix] sbi = 0.25)")
     mix = Mix(**{**dataclasses.asdict(Mix(sbi=-1.0)), **{k: _typed(f"mix.{k}", v, "float") for k, v in value.items()}})
-    if not (mix.real > 0 and mix.dfdc_fake >= 0 and mix.sbi <= 1 and 0 <= mix.utk_share <= 1 and 0 <= mix.sbi_regional <= 1):
+    generated = [v for k, v in shares(mix).items() if k != "sbi"]  # sbi < 0 means its default
+    if not (mix.real > 0 and mix.dfdc_fake >= 0 and mix.sbi <= 1 and 0 <= mix.utk_share <= 1 and 0 <= mix.sbi_regional <= 1
+            and all(0 <= v <= 1 for v in generated)):
         raise ConfigError(f"bad mix {value}: real > 0, dfdc_fake >= 0, sbi <= 1 (< 0: the default), "
-                          "utk_share and sbi_regional in [0, 1]")
+                          f"utk_share, sbi_regional and {', '.join(k for k in shares(mix) if k != 'sbi')} in [0, 1]")
     return mix
 
 

@@ -1,7 +1,8 @@
-"""Training data: DFDC face crops (split by group), UTKFace reals, and on-the-fly SBI fakes.
+"""Training data: DFDC face crops (split by group), UTKFace reals, and pseudo-fakes made on the fly.
 
 Labels: 0 = real, 1 = fake. Each item is ``(tensor, label, source)`` where
-source is one of ``dfdc_real``, ``utk_real``, ``dfdc_fake``, ``sbi``.
+source is one of ``dfdc_real``, ``utk_real``, ``dfdc_fake`` or the name of
+the pseudo-fake generator that made it (``sbi``, ``reenact``: fakes.py).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from torch.utils.data import Dataset
 
 from .cache import load_image
 from .errors import TrainingError
+from .fakes import FakeMaker, build
 from .readers import DatasetLayoutError, read_dataset
-from .sbi import REGIONS, self_blend
 from .transforms import AugmentConfig, degrade, to_chw
 
 log = logging.getLogger(__name__)
@@ -139,13 +140,17 @@ def utk_records(data_dir: str | Path) -> list[FaceRecord]:
 
 @dataclass
 class Mix:
-    """Share of each kind of item in an epoch (normalised), and of UTKFace among reals and SBI sources."""
+    """Share of each kind of item in an epoch (normalised), and of UTKFace among reals and pseudo-fake sources.
+
+    Each pseudo-fake generator of ``fakes.GENERATORS`` has its share here, under its name.
+    """
 
     real: float = 0.5
     dfdc_fake: float = 0.25
     sbi: float = 0.25
     utk_share: float = 0.33
     sbi_regional: float = 0.0  # share of SBI fakes blended in one region of the face (sbi.REGIONS) only
+    reenact: float = 0.0  # reenactment-like fakes (reenact.py)
 
 
 ImageReader = Callable[[str], np.ndarray]  # path -> S x S x 3 RGB uint8 (a CropCache, or JpegReader)
@@ -163,12 +168,13 @@ class JpegReader:
 
 
 class TrainDataset(Dataset):
-    """``length`` items per epoch drawn per ``mix``; SBI fakes are made on the fly from reals.
+    """``length`` items per epoch drawn per ``mix``; pseudo-fakes are made on the fly from reals and their landmarks.
 
     Items are ``(uint8 3xSxS tensor, label, source)``; the batch-level
     augmentation and normalisation happen in the training loop. Call
     ``set_epoch`` before each epoch (before the DataLoader iterator is made);
-    item ``i`` of epoch ``e`` is deterministic given the seed.
+    item ``i`` of epoch ``e`` is deterministic given the seed. ``makers``: the
+    pseudo-fake makers by name (default: ``fakes.build(mix)``, default settings).
     """
 
     def __init__(
@@ -182,19 +188,23 @@ class TrainDataset(Dataset):
         augment: AugmentConfig,
         mix: Mix | None = None,
         seed: int = 0,
+        makers: dict[str, FakeMaker] | None = None,
     ) -> None:
         if not dfdc_fakes or not (dfdc_reals or utk_reals):
             raise DataError("training needs fakes and some real faces")
         self.dfdc_reals, self.utk_reals, self.dfdc_fakes = dfdc_reals, utk_reals, dfdc_fakes
         self.landmarks, self.length, self.read, self.augment = landmarks, length, read, augment
         self.mix, self.seed = mix or Mix(), seed
+        self.makers = build(self.mix) if makers is None else makers
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
         rng = np.random.default_rng((self.seed, epoch, 1))
-        p = np.array([self.mix.real, self.mix.dfdc_fake, self.mix.sbi], dtype=np.float64)
-        self.kinds = rng.choice(3, size=self.length, p=p / p.sum())
+        # Kinds: 0 real, 1 stored fake, 2... the makers in order. A generator with no share has no slot (a zero
+        # share draws the same kinds as none), so runs from before a generator existed draw the same items.
+        p = np.array([self.mix.real, self.mix.dfdc_fake, *(getattr(self.mix, name) for name in self.makers)], dtype=np.float64)
+        self.kinds = rng.choice(len(p), size=self.length, p=p / p.sum())
 
     def __len__(self) -> int:
         return self.length
@@ -213,12 +223,10 @@ class TrainDataset(Dataset):
         else:
             rec = self._pick_real(rng)
             img = self.read(rec.path)
-            if kind == 2:
-                region = None
-                if self.mix.sbi_regional > 0 and rng.random() < self.mix.sbi_regional:  # no draw when off: old runs replay
-                    region = list(REGIONS)[rng.integers(len(REGIONS))]
-                img, _ = self_blend(np.asarray(img), self.landmarks[rec.path], rng, region)
-                label, source = 1, "sbi"
+            if kind >= 2:
+                source = list(self.makers)[kind - 2]
+                img, _ = self.makers[source](np.asarray(img), self.landmarks[rec.path], rng)
+                label = 1
             else:
                 label, source = 0, rec.source
         if self.augment.per_item:
@@ -227,13 +235,14 @@ class TrainDataset(Dataset):
 
 
 class EvalDataset(Dataset):
-    """Fixed records, resized only (uint8 items); with ``sbi=True`` each (real) record becomes a fixed SBI fake."""
+    """Fixed records, resized only (uint8 items); with ``make_fake`` each (real) record becomes a fixed fake of it."""
 
-    def __init__(self, records: list[FaceRecord], read: ImageReader, landmarks=None, sbi=False, seed=1234):
-        if sbi and landmarks is None:
-            raise ValueError("SBI evaluation needs landmarks")
+    def __init__(self, records: list[FaceRecord], read: ImageReader, landmarks=None, make_fake: FakeMaker | None = None,
+                 seed=1234):
+        if make_fake is not None and landmarks is None:
+            raise ValueError("pseudo-fake evaluation needs landmarks")
         self.records, self.read = records, read
-        self.landmarks, self.sbi, self.seed = landmarks, sbi, seed
+        self.landmarks, self.make_fake, self.seed = landmarks, make_fake, seed
 
     def __len__(self) -> int:
         return len(self.records)
@@ -242,7 +251,7 @@ class EvalDataset(Dataset):
         rec = self.records[i]
         img = self.read(rec.path)
         label = rec.label
-        if self.sbi:
-            img, _ = self_blend(np.asarray(img), self.landmarks[rec.path], np.random.default_rng((self.seed, i)))
+        if self.make_fake is not None:
+            img, _ = self.make_fake(np.asarray(img), self.landmarks[rec.path], np.random.default_rng((self.seed, i)))
             label = 1
         return to_chw(img), torch.tensor(float(label)), rec.source

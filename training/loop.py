@@ -1,8 +1,8 @@
 """The training loop, split timm's way: ``setup``, ``train_one_epoch``, ``validate``, checkpointing.
 
-Data is either the shared DFDC crops (+ UTKFace reals and SBI fakes) or any
+Data is either the shared DFDC crops (+ UTKFace reals and pseudo-fakes) or any
 crops manifest (``manifest``). Crops are decoded once into a uint8 cache
-(``training/cache.py``); per-item work (SBI, JPEG/blur/down-up scaling)
+(``training/cache.py``); per-item work (pseudo-fakes, JPEG/blur/down-up scaling)
 runs in the DataLoader worker, batch augmentation in the main process.
 Runs as one process or under torchrun (DDP).
 """
@@ -35,7 +35,7 @@ from ..model.architectures import create_model, default_config
 from ..model.checkpoint import CheckpointInfo, checkpoint_paths, load_checkpoint, resolve_checkpoint, save_checkpoint
 from ..model.config import IMAGENET_MEAN, IMAGENET_STD, ModelConfig
 from ..model.predictor import cache_dir as user_cache_dir
-from . import ddp, metrics
+from . import ddp, fakes, metrics
 from .cache import build_cache, load_image
 from .config import TrainConfig
 from .datasets import (
@@ -179,14 +179,16 @@ def load_records(cfg: TrainConfig) -> TrainData:
 
 
 def epoch_mix(cfg: TrainConfig, n_real: int, n_fake: int) -> Mix:
-    """Shares per epoch. Balanced: real = fake + SBI (fakes fill what SBI leaves); else fakes as they occur."""
+    """Shares per epoch. Balanced: real = stored fakes + pseudo-fakes (stored fakes fill what they leave); else
+    stored fakes as they occur."""
     sbi = cfg.mix.sbi if cfg.mix.sbi >= 0 else (0.0 if cfg.manifest else 0.25)
+    mix = dataclasses.replace(cfg.mix, sbi=sbi)
     real = cfg.mix.real
     if cfg.balance:
-        fake = max(real - sbi, 0.0)
+        fake = max(real - sum(fakes.shares(mix).values()), 0.0)
     else:  # reals and stored fakes as often as they occur
         fake = real * n_fake / max(1, n_real)
-    return dataclasses.replace(cfg.mix, dfdc_fake=fake, sbi=sbi)  # every other share (UTKFace, regional SBI) as configured
+    return dataclasses.replace(mix, dfdc_fake=fake)  # every other share (UTKFace, regional SBI, generators) as configured
 
 
 @dataclass
@@ -204,7 +206,7 @@ class TrainRun:
     parent_ref: str | None
     train_ds: TrainDataset
     val_ds: EvalDataset | None
-    sbi_ds: EvalDataset | None
+    fake_ds: dict[str, EvalDataset]  # fixed pseudo-fakes of the val reals, by generator
     augment: BatchAugment
     opt: torch.optim.Optimizer
     sched: torch.optim.lr_scheduler.LambdaLR
@@ -248,6 +250,10 @@ def check_run_folder(cfg: TrainConfig) -> None:
     if not isinstance(saved, dict):
         raise ConfigError(f"{saved_path}: not a run's settings (a JSON object)")
     now = json.loads(json.dumps(dataclasses.asdict(cfg)))  # tuples as lists, as saved
+    for key, value in now.items():  # a table saved before a key was added: that key at its default (off)
+        if isinstance(saved.get(key), dict) and dataclasses.is_dataclass(getattr(cfg, key)):
+            default = json.loads(json.dumps(dataclasses.asdict(type(getattr(cfg, key))())))
+            saved[key] = {**{k: v for k, v in default.items() if k in value}, **saved[key]}
     skip = RESUME_FREE | ({"architecture"} if cfg.init not in {"imagenet", "none"} else set())  # fine-tune: the parent's
     changed = sorted(k for k in now if k not in skip and k in saved and saved[k] != now[k])
     if changed:
@@ -257,7 +263,7 @@ def check_run_folder(cfg: TrainConfig) -> None:
 
 
 def setup(cfg: TrainConfig, d: ddp.Dist, device: torch.device) -> TrainRun:
-    """Build the model, data (cached crops, landmarks for SBI), optimiser and schedule of a run."""
+    """Build the model, data (cached crops, landmarks for pseudo-fakes), optimiser and schedule of a run."""
     out = Path(cfg.out_dir)
     model, mconfig, arch_kwargs, parent = build_model(cfg)
     if parent and cfg.name == TrainConfig.name:  # no name given: not the parent's own name
@@ -269,18 +275,21 @@ def setup(cfg: TrainConfig, d: ddp.Dist, device: torch.device) -> TrainRun:
     paths = [r.path for r in data.reals + data.utk + data.fakes + data.val]
     cache = Path(cfg.cache_dir) if cfg.cache_dir else user_cache_dir() / "training"
     read = crop_reader(cfg, mconfig, paths, cache)
+    makers = fakes.build(mix, cfg)
     lms = {}
-    if mix.sbi > 0:
+    if makers:
         from .landmarks import load_or_compute
 
         real_paths = [r.path for r in data.reals + data.utk + data.val if r.label == 0]
         lms = load_or_compute(real_paths, cache / landmarks_name(cfg, mconfig), read)
     log.info("data: train %d real, %d fake, %d UTKFace real; val %d real, %d fake; mix %s",
              len(data.reals), len(data.fakes), len(data.utk), data.description["val_real"], data.description["val_fake"], mix)
-    train_ds = TrainDataset(data.reals, data.utk, data.fakes, lms, cfg.samples_per_epoch, read, cfg.augment, mix, cfg.seed)
+    train_ds = TrainDataset(data.reals, data.utk, data.fakes, lms, cfg.samples_per_epoch, read, cfg.augment, mix, cfg.seed,
+                            makers)
     val_ds = EvalDataset(data.val, read) if data.val else None
     val_reals = [r for r in data.val if r.label == 0]
-    sbi_ds = EvalDataset(val_reals, read, landmarks=lms, sbi=True) if mix.sbi > 0 and val_reals else None
+    fake_ds = {name: EvalDataset(val_reals, read, landmarks=lms, make_fake=make)
+               for name, make in fakes.build(mix, cfg, train=False).items()} if val_reals else {}
 
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
@@ -292,14 +301,15 @@ def setup(cfg: TrainConfig, d: ddp.Dist, device: torch.device) -> TrainRun:
         raise ConfigError(f"samples_per_epoch {cfg.samples_per_epoch} < batch_size x accum_steps x world ({per_step})")
     total = steps_per_epoch * cfg.epochs
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(min(cfg.warmup_steps, total), total))
-    meta = {"data": {**data.description, "sbi": "self-blended fakes from train reals" if mix.sbi > 0 else "off"},
+    made = {name: share for name, share in fakes.shares(mix).items() if share > 0}  # share of the items, made from train reals
+    meta = {"data": {**data.description, "pseudo_fakes": made},
             "recipe": dataclasses.asdict(cfg), "command": cfg.command or shlex.join(sys.argv), "world_size": d.world}
     if parent:
         meta["parent"] = parent
     return TrainRun(
         cfg=cfg, dist=d, device=device, out=out, model=model, mconfig=mconfig, arch_kwargs=arch_kwargs, meta=meta,
         parent_ref=f"{parent['name']}@{parent['version']} sha256:{parent['sha256'][:16]}" if parent else None,
-        train_ds=train_ds, val_ds=val_ds, sbi_ds=sbi_ds, augment=BatchAugment(cfg.augment, mconfig.mean, mconfig.std),
+        train_ds=train_ds, val_ds=val_ds, fake_ds=fake_ds, augment=BatchAugment(cfg.augment, mconfig.mean, mconfig.std),
         opt=opt, sched=sched, scaler=torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16"),
         ema=EMA(model, cfg.ema) if cfg.ema > 0 else None, steps_per_epoch=steps_per_epoch,
     )
@@ -427,17 +437,17 @@ def served_model(run: TrainRun) -> nn.Module:
 
 
 def validate(run: TrainRun, model: nn.Module) -> dict[str, dict]:
-    """Metrics on the validation split (TTA as served) and, with SBI on, on SBI fakes of the val reals."""
+    """Metrics on the validation split (TTA as served) and, per pseudo-fake generator on, on its fakes of the val reals."""
     evals: dict[str, dict] = {}
     if run.val_ds is None:
         return evals
     workers = min(run.cfg.workers, 1)
     yv, pv = predict(model, run.val_ds, 64, run.device, workers, run.mconfig.tta, run.mconfig.mean, run.mconfig.std)
     evals[f"{'manifest' if run.cfg.manifest else 'dfdc'}_val"] = metrics.summary(yv, pv)
-    if run.sbi_ds is not None:
-        ys, ps = predict(model, run.sbi_ds, 64, run.device, workers, run.mconfig.tta, run.mconfig.mean, run.mconfig.std)
-        real = yv == 0
-        evals["sbi_val"] = metrics.summary(np.r_[yv[real], ys], np.r_[pv[real], ps])
+    real = yv == 0
+    for name, ds in run.fake_ds.items():
+        ys, ps = predict(model, ds, 64, run.device, workers, run.mconfig.tta, run.mconfig.mean, run.mconfig.std)
+        evals[f"{name}_val"] = metrics.summary(np.r_[yv[real], ys], np.r_[pv[real], ps])
     return evals
 
 

@@ -105,3 +105,13 @@ def self_blend(
     m = mask[..., None]
     out = source * m + target * (1.0 - m)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8), mask
+
+
+def sbi_fake(
+    img: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, regional: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``self_blend`` over the whole face, or with chance ``regional`` inside one of ``REGIONS`` drawn evenly."""
+    region = None
+    if regional > 0 and rng.random() < regional:  # no draw when off: old runs replay
+        region = list(REGIONS)[rng.integers(len(REGIONS))]
+    return self_blend(img, landmarks, rng, region)

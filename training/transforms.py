@@ -3,8 +3,8 @@
 Two stages, so the costly part runs once per batch in the main process:
 
 - ``degrade`` (per item, uint8, in the DataLoader worker): down-and-up
-  scaling, Gaussian blur, JPEG re-compression: the quality losses that
-  separate web video from training crops.
+  scaling, Gaussian blur, sensor noise, JPEG and H.264 re-compression: the
+  quality losses that separate web video from training crops.
 - ``BatchAugment`` (per batch, float tensors): flip, zoom/shift/rotation
   in one ``grid_sample``, brightness/contrast/saturation, cutout, then the
   model's normalisation.
@@ -16,6 +16,7 @@ epoch, step), so a resumed run draws the same augmentations.
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -53,23 +54,36 @@ class AugmentConfig:
     downscale_p: float = 0.0  # per item: shrink to this share of the side and back
     downscale: tuple[float, float] = (0.35, 0.9)
     blur_p: float = 0.0
+    blur_sigma: tuple[float, float] = (0.5, 1.5)  # pixels
+    noise_p: float = 0.0  # per item: Gaussian noise of this standard deviation (0-255 scale)
+    noise_sigma: tuple[float, float] = (2.0, 8.0)
     jpeg_p: float = 0.0
     jpeg_quality: tuple[int, int] = (35, 95)
+    h264_p: float = 0.0  # per item: one H.264 frame (libx264, ~5 ms a 224 px crop) at a CRF in this range
+    h264_crf: tuple[int, int] = (23, 40)
 
     def __post_init__(self) -> None:
-        self.zoom = tuple(float(v) for v in self.zoom)  # type: ignore[assignment]
-        self.downscale = tuple(float(v) for v in self.downscale)  # type: ignore[assignment]
-        self.jpeg_quality = tuple(int(v) for v in self.jpeg_quality)  # type: ignore[assignment]
-        probs = [self.hflip, self.affine_p, self.colour_p, self.cutout_p, self.downscale_p, self.blur_p, self.jpeg_p]
+        for key, kind in (("zoom", float), ("downscale", float), ("blur_sigma", float), ("noise_sigma", float),
+                          ("jpeg_quality", int), ("h264_crf", int)):
+            value = getattr(self, key)
+            if not (isinstance(value, (list, tuple)) and len(value) == 2
+                    and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+                raise ConfigError(f"augment {key} must be a range [lo, hi] of numbers, not {value!r}")
+            setattr(self, key, tuple(kind(v) for v in value))
+        probs = [self.hflip, self.affine_p, self.colour_p, self.cutout_p, self.downscale_p, self.blur_p, self.noise_p,
+                 self.jpeg_p, self.h264_p]
         if not all(0.0 <= p <= 1.0 for p in probs):
             raise ConfigError("augmentation probabilities must be in [0, 1]")
         if not (0.3 <= self.zoom[0] <= self.zoom[1] <= 3.0 and 0.05 <= self.downscale[0] <= self.downscale[1] <= 1.0
-                and 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100):
-            raise ConfigError(f"bad augmentation ranges: zoom {self.zoom}, downscale {self.downscale}, jpeg {self.jpeg_quality}")
+                and 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100
+                and 0.1 <= self.blur_sigma[0] <= self.blur_sigma[1] <= 10 and 0 <= self.noise_sigma[0] <= self.noise_sigma[1] <= 50
+                and 0 <= self.h264_crf[0] <= self.h264_crf[1] <= 51):
+            raise ConfigError(f"bad augmentation ranges: zoom {self.zoom}, downscale {self.downscale}, jpeg {self.jpeg_quality}, "
+                              f"blur_sigma {self.blur_sigma}, noise_sigma {self.noise_sigma}, h264_crf {self.h264_crf}")
 
     @property
     def per_item(self) -> bool:
-        return self.downscale_p > 0 or self.blur_p > 0 or self.jpeg_p > 0
+        return self.downscale_p > 0 or self.blur_p > 0 or self.noise_p > 0 or self.jpeg_p > 0 or self.h264_p > 0
 
 
 PRESETS: dict[str, AugmentConfig] = {
@@ -80,6 +94,9 @@ PRESETS: dict[str, AugmentConfig] = {
     "strong": AugmentConfig(zoom=(0.75, 1.1), rotate=8.0, colour_p=0.8, brightness=0.12, contrast=0.25, saturation=0.3,
                             cutout_p=0.15, downscale_p=0.3, blur_p=0.15, jpeg_p=0.5),
 }
+# strong, with more and harder quality losses: down to a third of the resolution, JPEG q30-90, noise, H.264 frames
+PRESETS["web"] = dataclasses.replace(PRESETS["strong"], downscale_p=0.5, downscale=(0.35, 1.0), blur_p=0.2, noise_p=0.2,
+                                     jpeg_p=0.6, jpeg_quality=(30, 90), h264_p=0.25)
 
 
 def augment_config(value: Any) -> AugmentConfig:
@@ -102,7 +119,10 @@ def augment_config(value: Any) -> AugmentConfig:
 
 
 def degrade(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
-    """Per-item quality losses on an RGB uint8 image: down-up scaling, blur, JPEG (each with its probability)."""
+    """Per-item quality losses on an RGB uint8 image: down-up scaling, blur, noise, JPEG, H.264 (each with its probability).
+
+    Noise and H.264 draw from ``rng`` only when on, so configs without them draw as they always did.
+    """
     draws = rng.random(3)
     h, w = img.shape[:2]
     if draws[0] < cfg.downscale_p:
@@ -110,13 +130,40 @@ def degrade(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np
         small = cv2.resize(img, (max(8, round(w * f)), max(8, round(h * f))), interpolation=cv2.INTER_AREA)
         img = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     if draws[1] < cfg.blur_p:
-        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.5))
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(*cfg.blur_sigma))
+    if cfg.noise_p > 0 and rng.random() < cfg.noise_p:
+        noise = rng.normal(0.0, rng.uniform(*cfg.noise_sigma), size=img.shape).astype(np.float32)
+        img = np.clip(img + noise, 0, 255).astype(np.uint8)
     if draws[2] < cfg.jpeg_p:
         quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
         ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(img[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
         if ok:
             img = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    if cfg.h264_p > 0 and rng.random() < cfg.h264_p:
+        img = h264_frame(img, int(rng.integers(cfg.h264_crf[0], cfg.h264_crf[1] + 1)))
     return np.ascontiguousarray(img)
+
+
+def h264_frame(img: np.ndarray, crf: int) -> np.ndarray:
+    """``img`` (RGB uint8) encoded as one H.264 frame by libx264 at ``crf`` and decoded (the intra coding of web video).
+
+    Odd sides are cropped to even for YUV 4:2:0 and padded back by repeating the edge.
+    """
+    import av
+
+    h, w = img.shape[:2]
+    even = np.ascontiguousarray(img[: h - h % 2, : w - w % 2])
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="h264") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = even.shape[1], even.shape[0], "yuv420p"
+        stream.options = {"crf": str(crf), "preset": "ultrafast", "tune": "zerolatency", "threads": "1"}
+        for packet in [*stream.encode(av.VideoFrame.from_ndarray(even, format="rgb24")), *stream.encode()]:
+            out.mux(packet)
+    buf.seek(0)
+    with av.open(buf, "r", format="h264") as inp:
+        frame = next(inp.decode(video=0)).to_ndarray(format="rgb24")
+    return cv2.copyMakeBorder(frame, 0, h - frame.shape[0], 0, w - frame.shape[1], cv2.BORDER_REPLICATE)
 
 
 def to_chw(img: np.ndarray) -> torch.Tensor:

@@ -3,6 +3,7 @@ import pytest
 import torch
 from unmask.training.cache import build_cache, load_image
 from unmask.training.datasets import EvalDataset, JpegReader, Mix, TrainDataset, dfdc_records, is_val_group
+from unmask.training.fakes import build
 from unmask.training.landmarks import face_landmarks
 from unmask.training.sbi import REGIONS, self_blend
 from unmask.training.transforms import PRESETS, BatchAugment, augment_config, degrade, normalize
@@ -133,5 +134,36 @@ def test_eval_dataset_sbi_items_are_fixed(data_dir):
     recs = [r for r in dfdc_records(data_dir, "val") if r.label == 0][:2]
     read = JpegReader(64)
     lms = {r.path: face_landmarks(read(r.path)) for r in recs}
-    ds = EvalDataset(recs, read, landmarks=lms, sbi=True)
+    ds = EvalDataset(recs, read, landmarks=lms, make_fake=build(Mix(sbi=0.3), train=False)["sbi"])
     assert torch.equal(ds[0][0], ds[0][0]) and float(ds[0][1]) == 1.0
+
+
+def test_web_video_losses_noise_and_h264(real_crop):
+    from unmask.training.transforms import h264_frame
+
+    for key in ("noise_p", "h264_p"):
+        cfg = augment_config({"preset": "none", key: 1.0})
+        out = degrade(real_crop, cfg, np.random.default_rng(0))
+        assert out.shape == real_crop.shape and out.dtype == np.uint8
+        assert np.abs(out.astype(int) - real_crop.astype(int)).mean() > 0.5, key
+        assert np.array_equal(out, degrade(real_crop, cfg, np.random.default_rng(0)))  # seeded
+    odd = real_crop[:63, :65]
+    low, high = h264_frame(odd, 45), h264_frame(odd, 20)
+    assert low.shape == odd.shape and low.dtype == np.uint8
+    assert np.abs(low.astype(int) - odd).mean() > np.abs(high.astype(int) - odd).mean()  # a higher CRF loses more
+    web = PRESETS["web"]
+    assert web.jpeg_quality == (30, 90) and web.downscale == (0.35, 1.0) and web.noise_p > 0 and web.h264_p > 0
+
+
+@pytest.mark.parametrize("table,message", [
+    ({"noise_sigma": [8, 2]}, "bad augmentation ranges"),
+    ({"h264_crf": [20, 60]}, "bad augmentation ranges"),
+    ({"blur_sigma": 1.0}, "blur_sigma must be a range"),
+    ({"jpeg_quality": ["a", "b"]}, "jpeg_quality must be a range"),
+    ({"h264_p": 2.0}, "probabilities must be in [0, 1]"),
+])
+def test_augment_ranges_are_checked(table, message):
+    from unmask.training.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message.replace("[", "\\[")):
+        augment_config({"preset": "web", **table})

@@ -310,3 +310,5 @@ def test_class_balance_mix():
     assert m.dfdc_fake / m.real == pytest.approx(3.0)
     m = _mix(resolve_config(None, {"mix": {"sbi": 0.3, "sbi_regional": 0.5, "utk_share": 0.2}}), 10, 30)
     assert (m.sbi_regional, m.utk_share) == (0.5, 0.2)  # the other shares pass through as configured
+    m = _mix(resolve_config(None, {"mix": {"sbi": 0.2, "reenact": 0.1}}), 10, 30)
+    assert (m.sbi, m.reenact) == (0.2, 0.1) and m.dfdc_fake == pytest.approx(0.2)  # stored fakes fill what both leave

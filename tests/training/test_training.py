@@ -114,3 +114,17 @@ def test_raw_weights_checkpoint_is_the_run_without_ema(tiny_data, tmp_path):
     ema_state = ema.state_dict()
     assert not all(torch.equal(v, ema_state[k]) for k, v in raw.state_dict().items())  # not the EMA copy
     assert info.metrics["ema"] is None and info.metrics["dfdc_val"]["n_real"] == 3
+
+
+def test_training_with_reenact_fakes_validates_each_generator(tiny_data, tmp_path):
+    from unmask.training.config import resolve_config
+    from unmask.training.loop import train
+
+    cfg = resolve_config(None, dict(data=str(tiny_data), out_dir=str(tmp_path / "run"), init="none", input_size=64, epochs=1,
+                                    samples_per_epoch=8, batch_size=4, warmup_steps=1, workers=0, threads=2,
+                                    cache_dir=str(tmp_path / "cache"), command="test", augment="web",
+                                    mix={"sbi": 0.2, "reenact": 0.3}))
+    _, info = load_checkpoint(train(cfg))
+    assert info.metrics["reenact_val"]["n_fake"] == 3 and info.metrics["sbi_val"]["n_fake"] == 3  # the val reals, faked
+    assert info.training["data"]["pseudo_fakes"] == {"sbi": 0.2, "reenact": 0.3}
+    assert info.training["recipe"]["mix"]["reenact"] == 0.3 and info.training["recipe"]["reenact"]["mouth"] > 0

@@ -58,6 +58,15 @@ def test_cuda_without_cuda_is_one_line(tmp_path, capsys):
     ('device = "tpu"\n', "device must be auto, cpu, cuda"),
     ('cbam = "false"\n', "cbam must be true or false, not 'false'"),
     ('balance = "false"\n', "balance must be true or false"),
+    ("[mix]\nreenact = 1.5\n", "bad mix"),
+    ("[mix]\nreenact = -0.1\n", "bad mix"),
+    ("[mix]\nswap = 0.1\n", "unknown mix keys ['swap']"),
+    ("[reenact]\nmouth = 0.9\n", "reenact: mouth and smile must be in"),
+    ("[reenact]\nmouht = 0.08\n", "unknown reenact keys ['mouht']"),
+    ("[reenact]\nresample = [0.9, 0.5]\n", "reenact: resample must be [lo, hi]"),
+    ('[reenact]\nblur = "soft"\n', "bad reenact table"),
+    ("reenact = 3\n", "reenact must be a table"),
+    ('[augment]\npreset = "web"\nh264_crf = [20, 60]\n', "bad augmentation ranges"),
 ])
 def test_config_file_types_are_checked(text, message, tmp_path):
     from unmask.training.config import resolve_config
@@ -219,3 +228,66 @@ def test_threshold_for_fpr_refuses_a_rate_outside_0_1():
 
     with pytest.raises(ValueError, match="in \\[0, 1\\)"):
         threshold_for_fpr(np.array([0.1, 0.2]), 2.0)
+
+
+def _recipe_files():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    return sorted([*root.glob("docs/long_run*.toml"), *root.glob("docs/recipes/*.toml"),
+                   *root.glob("docs/experiments/configs/*.toml")])
+
+
+@pytest.mark.parametrize("path", _recipe_files(), ids=lambda p: p.name)
+def test_shipped_configs_validate(path):
+    from unmask.training.config import resolve_config
+
+    resolve_config(path, {"device": "cpu"})
+
+
+@pytest.mark.parametrize("name", ["lite0-dfdc-sbi", "lite0-dfdc-sbi-utk"])
+def test_bundled_recipes_validate_and_keep_their_mix(name):
+    from unmask.model.checkpoint import BUNDLED_DIR
+    from unmask.training.config import TrainConfig
+
+    recipe = json.loads((BUNDLED_DIR / f"{name}.json").read_text())["training"]["recipe"]
+    cfg = TrainConfig(**{**recipe, "device": "cpu"})
+    assert cfg.mix.sbi == recipe["mix"]["sbi"] and cfg.mix.reenact == 0.0
+    assert cfg.augment.noise_p == 0.0 and cfg.augment.h264_p == 0.0  # no new augmentation in an old recipe
+
+
+def test_the_reenact_recipe_and_its_control_differ_only_in_the_reenact_share():
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from unmask.training.config import resolve_config
+
+    root = Path(__file__).resolve().parents[2]
+    recipe = resolve_config(root / "docs/recipes/lite0-dfdc-sbi-reenact.toml", {"device": "cpu"})
+    control = resolve_config(root / "docs/experiments/configs/control-sbi.toml", {"device": "cpu"})
+    assert recipe.mix.reenact > 0 and control.mix.reenact == 0 and recipe.init == "lite0-dfdc-sbi-utk"
+    a, b = asdict(recipe), asdict(control)
+    assert {k for k in a if a[k] != b[k]} == {"mix", "name"}
+    assert {k for k in a["mix"] if a["mix"][k] != b["mix"][k]} == {"reenact"}
+    assert recipe.samples_per_epoch == 12800 and recipe.augment.h264_p > 0
+
+
+def test_a_run_saved_before_the_reenact_keys_resumes(tmp_path, capsys):
+    """A config.json written before reenact and the web-video augmentation existed: same run, so it resumes."""
+    out = _run_folder(tmp_path)
+    saved = json.loads((out / "config.json").read_text())
+    del saved["reenact"], saved["mix"]["reenact"]
+    for key in ("blur_sigma", "noise_p", "noise_sigma", "h264_p", "h264_crf"):
+        del saved["augment"][key]
+    (out / "config.json").write_text(json.dumps(saved))
+    from unmask.training.config import resolve_config
+    from unmask.training.loop import check_run_folder
+
+    check_run_folder(resolve_config(out / "config.json", {"resume": True}))
+    line = _one_line_2(capsys, ["train", "--config", str(out / "config.json"), "--resume", "--sbi", "0.3"])
+    assert "mix" in line  # a changed share is still refused
+    from unmask.training.errors import ConfigError
+
+    cfg = resolve_config(out / "config.json", {"resume": True, "mix": {**saved["mix"], "reenact": 0.1}})
+    with pytest.raises(ConfigError, match="mix"):
+        check_run_folder(cfg)
