@@ -17,3 +17,11 @@ def test_every_package_folder_is_listed():
     assert config["package-data"]["unmask.service.web.static"] == ["*"]
     weights = config["package-data"]["unmask.model.weights"]
     assert "*.safetensors" in weights and "*.json" in weights
+
+
+def test_the_metadata_names_the_code_licence_and_the_weights_terms():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "Apache-2.0" and project["license-files"] == ["LICENSE"]
+    licence = (REPO / "LICENSE").read_text()
+    assert "Apache License" in licence and "Version 2.0, January 2004" in licence and "END OF TERMS AND CONDITIONS" in licence
+    assert "weights" in project["description"] and "research-only" in project["description"]

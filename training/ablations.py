@@ -1,6 +1,6 @@
 """Equal-budget training ablations: train each variant, then score it the same way.
 
-    python -m unmask.training.ablations docs/ablations.toml --out runs/ablations [--only NAME ...]
+    python -m unmask.training.ablations docs/experiments/configs/ablations.toml --out runs/ablations [--only NAME ...]
 
 The TOML has a ``[base]`` table (TrainConfig keys shared by every run) and
 one ``[[run]]`` table per variant (``name`` plus the keys it changes). Every

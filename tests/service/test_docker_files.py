@@ -89,3 +89,4 @@ def test_what_the_image_copies_builds_a_complete_package(name, tmp_path):
     assert "unmask/model/weights/lite0-dfdc-sbi.safetensors" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "unmask = unmask.cli.main:main" in wheel.read(entry_points).decode()
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), "the image's wheel lacks the code's LICENSE"
