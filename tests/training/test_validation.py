@@ -240,9 +240,17 @@ def _recipe_files():
 
 @pytest.mark.parametrize("path", _recipe_files(), ids=lambda p: p.name)
 def test_shipped_configs_validate(path):
+    import tomllib
+
     from unmask.training.config import resolve_config
 
-    resolve_config(path, {"device": "cpu"})
+    plan = tomllib.loads(path.read_text())
+    if "run" not in plan:
+        resolve_config(path, {"device": "cpu"})
+        return
+    for run in plan["run"]:  # an ablation plan (python -m unmask.training.ablations): each variant over its base
+        values = {k: v for k, v in run.items() if k not in {"name", "raw_weights_of"}}
+        resolve_config(None, {**plan.get("base", {}), **values, "device": "cpu"})
 
 
 @pytest.mark.parametrize("name", ["lite0-dfdc-sbi", "lite0-dfdc-sbi-utk"])
