@@ -153,6 +153,9 @@ class ScoringConfig:
     # size (0: detect_min_face there too); full passes always use detect_min_face.
     region_min_face: float = 0.5
     decode_ahead: int = 4  # video frames decoded ahead of detection, in a second thread (0: decode in line)
+    # A file without rotation metadata but filmed or stored turned: while no face is found upright, the first
+    # this many sampled frames are searched turned by 180, 90 and 270 degrees too (model/orientation.py; 0: never).
+    turn_probe_frames: int = 3
 
     def __post_init__(self) -> None:
         from .aggregation import STRATEGIES  # here: aggregation is a leaf module, config is imported everywhere
@@ -178,6 +181,7 @@ class ScoringConfig:
             (0.0 <= self.track_margin <= 4.0, "track_margin must be in [0, 4]"),
             (0.0 <= self.region_min_face < 1.0, "region_min_face must be in [0, 1)"),
             (self.decode_ahead >= 0, "decode_ahead must not be negative"),
+            (self.turn_probe_frames >= 0, "turn_probe_frames must not be negative"),
         ]
         for ok, message in checks:
             if not ok:

@@ -33,6 +33,7 @@ from .explain import encode_heatmap, gradcam, pick_faces
 from .face_tracking import FaceFollower
 from .faces import DetectedFace, FaceDetector, crop_box, crop_face
 from .media import Frame, decode_image, kind_from_name, probe_video, read_image, read_video, sample_indices, sniff, sniff_file
+from .orientation import Orientation, face_back, turn_image
 from .prefetch import close_iterator, in_background
 from .results import ErrorInfo, Explanation, FaceResult, FrameResult, MediaKind, MediaResult, ModelRef, TrackResult
 from .tracker import link_tracks
@@ -249,6 +250,7 @@ class Predictor:
         prepared.timings["decode"] = decode_ms
         crop, size = self.model_config.crop, self.model_config.input_size
         follower = FaceFollower(self.detector, config)
+        orientation = Orientation(self.detector, config.turn_probe_frames)
         # The detector's downscaled copy is made with the frame ("decode"), in the
         # decoder's thread when decoding ahead: that thread has time to spare.
         scaled = _timed(_with_copy(frames, self.detector), prepared.timings, "decode")
@@ -258,10 +260,12 @@ class Predictor:
             for frame, small, factor in scaled:
                 t0 = time.perf_counter()
                 with self._detect_lock:
-                    faces = follower.find_scaled(small, factor)
+                    faces = orientation.probe(follower.find_scaled(turn_image(small, orientation.turn), factor), small, factor)
                 prepared.timings["detect"] += (time.perf_counter() - t0) * 1000
-                prepared.crops.extend(crop_face(frame.image, f.box, crop, size) for f in faces)
-                prepared.frames.append((frame.index, frame.time, faces))
+                upright = turn_image(frame.image, orientation.turn)
+                prepared.crops.extend(crop_face(upright, f.box, crop, size) for f in faces)
+                height, width = frame.image.shape[:2]
+                prepared.frames.append((frame.index, frame.time, [face_back(f, orientation.turn, height, width) for f in faces]))
                 if progress is not None and progress(len(prepared.frames), total):
                     raise ScoringCancelled(name)
         prepared.searches = follower.searches
