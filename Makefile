@@ -27,7 +27,7 @@ serve: $(VENV)/.base
 	$(BIN)/unmask serve
 
 test: $(VENV)/.dev
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra --durations=15
 
 test-fast: $(VENV)/.dev
 	$(BIN)/python -m pytest -q -ra -m "not slow"

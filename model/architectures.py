@@ -24,7 +24,6 @@ import timm
 import torch
 from torch import nn
 
-from .config import ModelConfig
 from .registry import Registry
 
 ARCHITECTURES: Registry[Callable[..., nn.Module]] = Registry("architecture")
@@ -33,12 +32,6 @@ register_architecture = ARCHITECTURES.register  # @register_architecture(name, i
 
 def list_architectures() -> list[str]:
     return ARCHITECTURES.names()
-
-
-def default_config(name: str) -> ModelConfig:
-    """A ModelConfig with the architecture's native input size."""
-    ARCHITECTURES.check(name)
-    return ModelConfig(architecture=name, input_size=ARCHITECTURES.meta[name]["input_size"])
 
 
 def create_model(name: str, **kwargs) -> nn.Module:

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 FORMAT = "unmask-checkpoint"
 FORMAT_VERSION = 1
 BUNDLED_DIR = Path(__file__).parent / "weights"
-DEFAULT_MODEL = "lite0-dfdc-sbi-utk"  # what "default" and no --model resolve to
+DEFAULT_MODEL = "lite0-dfdc-sbi-reenact"  # what "default" and no --model resolve to
 
 
 class CheckpointError(ValueError):

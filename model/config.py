@@ -12,6 +12,8 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .architectures import ARCHITECTURES
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -52,7 +54,6 @@ class ModelConfig:
     def __post_init__(self) -> None:
         # Checkpoint metadata arrives here from JSON: types are checked as well as
         # ranges, so a bad file fails when read instead of scoring wrongly later.
-        from .architectures import ARCHITECTURES  # here: architectures imports this module
         from .tta import FLIP_AXES
 
         if not isinstance(self.architecture, str) or self.architecture not in ARCHITECTURES:
@@ -198,3 +199,9 @@ class ScoringConfig:
     def options(self) -> dict:
         """The per-request options in force, as the record reports them."""
         return {"frames": self.frames, "sample_fps": self.sample_fps, "aggregation": self.aggregation, "explain": self.explain}
+
+
+def default_config(name: str) -> ModelConfig:
+    """A ModelConfig with the architecture's native input size."""
+    ARCHITECTURES.check(name)
+    return ModelConfig(architecture=name, input_size=ARCHITECTURES.meta[name]["input_size"])

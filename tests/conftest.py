@@ -33,8 +33,9 @@ def _onnx_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A random-weight lite0 checkpoint (unit tests: shapes and plumbing, not accuracy)."""
-    from unmask.model.architectures import create_model, default_config
+    from unmask.model.architectures import create_model
     from unmask.model.checkpoint import CheckpointInfo, save_checkpoint
+    from unmask.model.config import default_config
 
     torch.manual_seed(0)
     model = create_model("lite0")

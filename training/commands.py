@@ -140,6 +140,9 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--calibrate", choices=["temperature", "youden", "eer", "fpr"],
                    help="fit on these crops: a temperature for the probabilities, or a threshold (Youden's J, the EER "
                         "point, or the lowest one whose false-positive rate is at most --target-fpr)")
+    p.add_argument("--aggregation", default=None, metavar="NAME",
+                   help="how a video's crops make its score for the video-level figures (default: the service's, "
+                        "confident; also mean, max)")
     p.add_argument("--degrade", default="", metavar="LOSS",
                    help="score the crops after a fixed quality loss, e.g. 'scale=0.5,jpeg=40' (keys: scale, jpeg, blur, "
                         "noise): the robustness table's rows")
@@ -157,6 +160,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     from ..model import strict_json
     from ..model.checkpoint import checkpoint_paths, load_checkpoint, resolve_checkpoint
+    from ..model.config import ScoringConfig
     from ..model.tta import tta_probability
     from .calibration import fit_temperature, pick_threshold, threshold_for_fpr
     from .datasets import dfdc_records, manifest_records, shared_data_dir, split_records
@@ -186,7 +190,8 @@ def run_eval(args: argparse.Namespace) -> int:
                           ("cpu" if args.device == "auto" else args.device))
     result, labels, logits = evaluate(model, recs, info.config, tta=tta, batch_size=args.batch_size,
                                       workers=args.workers, device=device, progress=not getattr(args, "quiet", False),
-                                      align=not args.as_given, corruption=corruption)
+                                      align=not args.as_given, corruption=corruption,
+                                      aggregation=args.aggregation or ScoringConfig.aggregation)
     probs = tta_probability(logits, info.config.temperature)
     classes = {int(label) for label in labels}
     if len(classes) < 2:
@@ -245,6 +250,13 @@ def _check_eval_args(args: argparse.Namespace):
             raise ConfigError(message)
     check_device(args.device)
     corruption = parse_corruption(args.degrade)
+    if args.aggregation is not None:
+        from ..model.aggregation import STRATEGIES
+
+        try:
+            STRATEGIES.check(args.aggregation)
+        except ValueError as exc:
+            raise ConfigError(f"--aggregation: {exc}") from None
     if args.as_given and corruption.name != "clean":
         raise ConfigError("--degrade scores crops re-cut as served; it cannot go with --as-given")
     if args.calibrate and corruption.name != "clean":

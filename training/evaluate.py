@@ -14,6 +14,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..model.aggregation import get_strategy
+from ..model.config import ScoringConfig
 from ..model.tta import apply_tta, check_tta, tta_probability
 from . import metrics
 from .cache import CropCache, build_cache
@@ -49,21 +51,26 @@ def predict(model: nn.Module, dataset, batch_size: int, device: torch.device, wo
     return labels, tta_probability(logits, temperature)
 
 
-def video_scores(records: Sequence[FaceRecord], probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, scores) per video: the mean of its frames' probabilities (video = record.video or its path)."""
+def video_scores(records: Sequence[FaceRecord], probs: np.ndarray, aggregation: str = ScoringConfig.aggregation
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, scores) per video (video = record.video or its path): its crops' probabilities aggregated by the
+    service's own rule (``model.aggregation``), so a card's video figure is the verdict a user gets."""
     by_video: dict[str, list[int]] = defaultdict(list)
     for i, r in enumerate(records):
         by_video[r.video or r.path].append(i)
+    aggregate = get_strategy(aggregation)
     labels = np.array([records[idx[0]].label for idx in by_video.values()])
-    scores = np.array([float(np.mean(probs[idx])) for idx in by_video.values()])
+    scores = np.array([float(aggregate([float(p) for p in probs[idx]])) for idx in by_video.values()])
     return labels, scores
 
 
-def report(records: Sequence[FaceRecord], labels: np.ndarray, probs: np.ndarray, threshold: float) -> dict:
+def report(records: Sequence[FaceRecord], labels: np.ndarray, probs: np.ndarray, threshold: float,
+           aggregation: str = ScoringConfig.aggregation) -> dict:
     """Frame-level metrics (also at top level), video-level metrics and a per-manipulation breakdown."""
     frame = metrics.summary(labels, probs, threshold)
-    vy, vs = video_scores(records, probs)
-    out = {**frame, "frame": frame, "video": {**metrics.summary(vy, vs, threshold), "n_videos": len(vy)}}
+    vy, vs = video_scores(records, probs, aggregation)
+    out = {**frame, "frame": frame, "video": {**metrics.summary(vy, vs, threshold), "n_videos": len(vy),
+                                              "aggregation": aggregation}}
     manips = sorted({r.manipulation for r in records if r.label == 1 and r.manipulation})
     if manips:
         real = labels == 0
@@ -99,7 +106,8 @@ def roc_png(labels: np.ndarray, probs: np.ndarray, path: Path, title: str) -> Pa
 
 def evaluate(model: nn.Module, records: Sequence[FaceRecord], config, *, tta: Sequence[str], batch_size: int = 64,
              workers: int = 0, device: torch.device | None = None, progress: bool = False,
-             align: bool = True, corruption=None) -> tuple[dict, np.ndarray, np.ndarray]:
+             align: bool = True, corruption=None, aggregation: str = ScoringConfig.aggregation
+             ) -> tuple[dict, np.ndarray, np.ndarray]:
     """Score ``records`` with a model and its ModelConfig (temperature applied); return (report, labels, logits).
 
     With ``align`` (the default) each crop is first re-cut as the service cuts
@@ -120,7 +128,7 @@ def evaluate(model: nn.Module, records: Sequence[FaceRecord], config, *, tta: Se
     labels, logits = predict_logits(model, EvalDataset(records, read), batch_size, device, workers, tta, config.mean,
                                     config.std, progress)
     probs = tta_probability(logits, config.temperature)
-    return {**report(records, labels, probs, config.threshold), **crops}, labels, logits
+    return {**report(records, labels, probs, config.threshold, aggregation), **crops}, labels, logits
 
 
 def aligned_crops(records: Sequence[FaceRecord], config, corruption=None) -> CropCache:

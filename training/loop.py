@@ -31,9 +31,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..model.architectures import create_model, default_config
+from ..model.architectures import create_model
 from ..model.checkpoint import CheckpointInfo, checkpoint_paths, load_checkpoint, resolve_checkpoint, save_checkpoint
-from ..model.config import IMAGENET_MEAN, IMAGENET_STD, ModelConfig
+from ..model.config import IMAGENET_MEAN, IMAGENET_STD, ModelConfig, default_config
 from ..model.predictor import cache_dir as user_cache_dir
 from . import ddp, fakes, metrics
 from .cache import build_cache, load_image
@@ -125,7 +125,8 @@ def build_model(cfg: TrainConfig) -> tuple[nn.Module, ModelConfig, dict, dict | 
     # A fine-tuned model is calibrated afresh: its parent's temperature no longer fits.
     config = dataclasses.replace(info.config, input_size=cfg.input_size or info.config.input_size, temperature=1.0)
     sha = file_sha256(checkpoint_paths(path)[0])
-    parent = {"name": info.name, "version": info.version, "sha256": sha, "path": str(path),
+    # the parent as given (a bundled name or the path typed), not this machine's resolved path
+    parent = {"name": info.name, "version": info.version, "sha256": sha, "path": cfg.init,
               "recipe": info.training.get("recipe")}
     return model, config, kwargs, parent
 

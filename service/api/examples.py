@@ -62,7 +62,7 @@ IMAGE_RECORD = {
     "label": "fake",
     "threshold": 0.5,
     "aggregation": "confident",
-    "model": {"name": "lite0-dfdc-sbi-utk", "version": "1", "architecture": "lite0"},
+    "model": {"name": "lite0-dfdc-sbi-reenact", "version": "1", "architecture": "lite0"},
     "frames": [
         {
             "index": 0,

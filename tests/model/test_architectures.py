@@ -1,6 +1,7 @@
 import pytest
 import torch
-from unmask.model.architectures import create_model, default_config, list_architectures
+from unmask.model.architectures import create_model, list_architectures
+from unmask.model.config import default_config
 
 
 @pytest.mark.parametrize("name", list_architectures())

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 import torch
-from unmask.model.architectures import create_model, default_config
+from unmask.model.architectures import create_model
 from unmask.model.checkpoint import (
     BUNDLED_DIR,
     CheckpointError,
@@ -18,6 +18,7 @@ from unmask.model.checkpoint import (
     save_checkpoint,
     update_metadata,
 )
+from unmask.model.config import default_config
 
 
 def _save(tmp_path, arch="lite0", half=False, **info_kw):

@@ -299,3 +299,19 @@ def test_a_run_saved_before_the_reenact_keys_resumes(tmp_path, capsys):
     cfg = resolve_config(out / "config.json", {"resume": True, "mix": {**saved["mix"], "reenact": 0.1}})
     with pytest.raises(ConfigError, match="mix"):
         check_run_folder(cfg)
+
+
+def test_the_bundled_default_was_made_by_its_recipe_file():
+    import tomllib
+    from pathlib import Path
+
+    from unmask.model.checkpoint import BUNDLED_DIR, DEFAULT_MODEL
+    from unmask.training.config import resolve_config
+
+    saved = json.loads((BUNDLED_DIR / f"{DEFAULT_MODEL}.json").read_text())["training"]["recipe"]
+    path = Path(__file__).resolve().parents[2] / "docs" / "recipes" / f"{DEFAULT_MODEL}.toml"
+    assert set(tomllib.loads(path.read_text())) <= set(saved)
+    cfg = resolve_config(path, {"device": "cpu"})
+    for key in ("init", "lr", "epochs", "samples_per_epoch", "seed", "use_utkface"):
+        assert getattr(cfg, key) == saved[key], key
+    assert {k: v for k, v in saved["mix"].items() if v} == {k: v for k, v in vars(cfg.mix).items() if v}
