@@ -37,7 +37,8 @@ class CallbackPublic(BaseModel):
 class JobPublic(BaseModel):
     id: str = Field(description="the job's id")
     state: JobState = Field(description="queued, running, done, failed or cancelled")
-    name: str = Field(description="the upload's file name or the server-side path")
+    name: str = Field(description="the upload's file name or the server-side path, control and invisible format characters "
+                      "escaped (\\xNN, \\uNNNN)")
     batch_id: Optional[str] = Field(None, description="the batch this job belongs to")
     created: datetime = Field(description="when the job was queued (ISO 8601, UTC)")
     started: Optional[datetime] = Field(None, description="when its last start began (ISO 8601, UTC)")
@@ -82,7 +83,7 @@ class BatchRequest(BaseModel):
 
 class BatchJob(BaseModel):
     id: str = Field(description="the file's job id")
-    name: str = Field(description="the file's path relative to the allowed root")
+    name: str = Field(description="the file's path relative to the allowed root, control and invisible format characters escaped")
     state: JobState = Field(description="the job's state")
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ...model.errors import CorruptMediaError, MediaError, MediaLimitError, UnsupportedMediaError
+from ...model.printable import printable
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://unmask.dev/problems/"
@@ -46,9 +47,10 @@ class Problem(StarletteHTTPException):
         self.kind = kind or title.lower().replace(" ", "-")
 
     def response(self, instance: str | None = None) -> JSONResponse:
-        body = {"type": TYPE_BASE + self.kind, "title": self.title, "status": self.status, "detail": self.detail}
+        # The detail and the path quote what a client sent (file names, paths): a person reads them.
+        body = {"type": TYPE_BASE + self.kind, "title": self.title, "status": self.status, "detail": printable(self.detail)}
         if instance:
-            body["instance"] = shortened(instance)  # a client's 5,000-character path is not echoed whole
+            body["instance"] = printable(shortened(instance))  # a client's 5,000-character path is not echoed whole
         return JSONResponse(body, status_code=self.status, media_type=PROBLEM_JSON, headers=self.headers)
 
 

@@ -128,7 +128,7 @@ def test_one_request_over_its_pixel_budget_is_413_before_decoding(predictor, tmp
     with TestClient(_app(predictor, tmp_path, sync_max_request_pixels=1_000_000)) as c:
         files = [("files", (f"{i}.png", _png(600, 600))) for i in range(3)]  # 1.08 M pixels
         body = _problem(c.post("/v1/images", files=files), 413)
-    assert "1080000 pixels, over the limit of 1000000 per request" in body["detail"] and "/v1/jobs" in body["detail"]
+    assert "1.08 megapixels, over the limit of 1 megapixel per request" in body["detail"] and "/v1/jobs" in body["detail"]
     assert calls == []
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from ....model.media import kind_from_name
+from ....model.printable import printable
 from ....model.results import ErrorInfo, MediaResult
 from ...core.problems import Problem
 from ...jobs.store import QueueFull
@@ -52,8 +53,8 @@ def create_batch(batch: BatchRequest, request: Request, response: Response, sett
     batch_id = uuid.uuid4().hex
     root = settings.allowed_root.resolve()  # type: ignore[union-attr]
     try:
-        store.add_many("path", [(str(path), str(path.relative_to(root))) for path in files], batch_id=batch_id, options=options,
-                       max_queued=settings.max_queue)
+        names = [printable(str(path.relative_to(root))) for path in files]  # as records show them; the path itself is kept
+        store.add_many("path", list(zip(map(str, files), names)), batch_id=batch_id, options=options, max_queued=settings.max_queue)
     except QueueFull as exc:
         raise queue_full(exc.queued, exc.limit) from exc
     runner.notify()

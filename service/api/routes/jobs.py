@@ -8,6 +8,7 @@ from typing import Optional
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 
+from ....model.printable import printable
 from ...core.problems import Problem
 from ...jobs.store import JobState, QueueFull
 from ..checks import check_decodable, check_file
@@ -88,7 +89,7 @@ def create_job(
         checked = check_file(resolved, path, settings, options, settings.max_video_seconds)
         with check_slots:
             check_decodable(checked, settings.max_pixels)
-        job = _queue(store, settings.max_queue, "path", str(resolved), path, options, callback_url)
+        job = _queue(store, settings.max_queue, "path", str(resolved), printable(path), options, callback_url)
     runner.notify()
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobPublic.of(job)
