@@ -355,3 +355,66 @@ def test_sync_records_round_timings_as_the_cli_and_jobs_do(client, shared_data):
     record = client.post("/v1/images", files={"files": (frame.name, frame.read_bytes())}).json()
     assert set(record["timings_ms"]) >= {"decode", "detect", "classify", "total"}
     assert all(round(ms, 1) == ms for ms in record["timings_ms"].values()), record["timings_ms"]
+
+
+def _multipart(parts: list[tuple[bytes, bytes]], boundary: bytes = b"x") -> tuple[bytes, dict]:
+    """A multipart body from raw (Content-Disposition value, content) pairs: bytes a client library would not send."""
+    body = b"".join(b"--" + boundary + b"\r\nContent-Disposition: " + disposition + b"\r\n\r\n" + content + b"\r\n"
+                    for disposition, content in parts)
+    return body + b"--" + boundary + b"--\r\n", {"content-type": "multipart/form-data; boundary=" + boundary.decode()}
+
+
+def _job_result(client, job: dict) -> dict:
+    deadline = time.monotonic() + 60
+    while (job := client.get(job["url"]).json())["state"] not in ("done", "failed", "cancelled"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return job
+
+
+@pytest.mark.parametrize("raw, shown", [
+    ("evil\u202egnp.exe".encode(), "evil\\u202egnp.exe"),  # a right-to-left override: would read "evilexe.png"
+    (b"a\x00b.png", "a\\x00b.png"),  # a NUL
+    ("zero\u200bwidth\ufeff.png".encode(), "zero\\u200bwidth\\ufeff.png"),
+])
+def test_a_file_name_is_shown_with_invisible_characters_escaped(client, shared_data, raw, shown):
+    frame = (shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg").read_bytes()
+    body, headers = _multipart([(b'form-data; name="files"; filename="' + raw + b'"', frame)])
+    assert client.post("/v1/images", content=body, headers=headers).json()["path"] == shown
+    body, headers = _multipart([(b'form-data; name="file"; filename="' + raw + b'"', frame)])
+    job = client.post("/v1/jobs", content=body, headers=headers).json()
+    assert job["name"] == shown and _job_result(client, job)["result"]["path"] == shown
+    body, headers = _multipart([(b'form-data; name="files"; filename="' + raw + b'"', b"not an image")])
+    assert _problem(client.post("/v1/images", content=body, headers=headers), 415)["detail"].startswith(shown + ": ")
+
+
+def test_a_server_side_name_is_shown_escaped_and_its_file_still_found(client, root):
+    (root / "clean" / "odd\u202egpj.jpg").write_bytes((root / "clean" / "frame.jpg").read_bytes())
+    try:
+        job = client.post("/v1/jobs", data={"path": "clean/odd\u202egpj.jpg"}).json()
+        assert job["name"] == "clean/odd\\u202egpj.jpg"
+        assert _job_result(client, job)["result"]["status"] == "ok"  # the file was found by its real name
+        batch = client.post("/v1/batches", json={"paths": ["clean"]}).json()
+        assert sorted(j["name"] for j in batch["jobs"]) == ["clean/frame.jpg", "clean/odd\\u202egpj.jpg"]
+    finally:
+        (root / "clean" / "odd\u202egpj.jpg").unlink()
+
+
+def test_a_text_log_line_escapes_bidi_and_other_invisible_characters(client):
+    from unmask.service.core.middleware import RequestIdFilter, TextFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(TextFormatter("%(message)s"))
+    access = logging.getLogger("unmask.access")
+    level = access.level
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        client.get("/v1/jobs/a%E2%80%AEb%E2%80%8Bc%C2%9B")  # U+202E, U+200B, the C1 CSI
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(level)
+    assert stream.getvalue().startswith("GET /v1/jobs/a\\u202eb\\u200bc\\x9b 404 "), stream.getvalue()
+    assert not any(c in stream.getvalue() for c in "\u202e\u200b\x9b")
