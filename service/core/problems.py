@@ -81,7 +81,8 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers = dict(exc.headers or {})
             if exc.status_code == 405:  # every method of the path (Starlette names only the first route's)
                 headers["Allow"] = ", ".join(_allowed_methods(request.app.openapi(), request.url.path)) or headers.get("Allow", "")
-            exc = Problem(exc.status_code, _title(exc.status_code), str(exc.detail), STATUS_KINDS.get(exc.status_code), headers)
+            detail = _form_detail(exc) if exc.status_code == 400 else str(exc.detail)
+            exc = Problem(exc.status_code, _title(exc.status_code), detail, STATUS_KINDS.get(exc.status_code), headers)
         return exc.response(request.url.path)
 
     @app.exception_handler(RequestValidationError)
@@ -90,6 +91,16 @@ def install_problem_handlers(app: FastAPI) -> None:
         if any(e.get("type") == "json_invalid" for e in errors):  # not JSON at all: a malformed body, as for multipart
             return Problem(400, "Bad Request", describe_errors(errors), "bad-request").response(request.url.path)
         return Problem(422, "Invalid request", describe_errors(errors), "invalid-request").response(request.url.path)
+
+
+def _form_detail(exc: StarletteHTTPException) -> str:
+    """Starlette's 400s for a form it could not parse, in words that say what is wrong with the body."""
+    if exc.detail == "Missing boundary in multipart.":
+        return "the Content-Type multipart/form-data names no boundary: let the HTTP library write that header with the body"
+    parser_error = getattr(exc.__context__, "__cause__", None)  # the multipart parser's own message
+    if exc.detail == "Invalid multipart data." and parser_error is not None:
+        return f"the body is not valid multipart/form-data: {parser_error}"
+    return str(exc.detail)
 
 
 def describe_errors(errors) -> str:

@@ -21,6 +21,8 @@ from unmask.service.jobs.store import JobStore
 from unmask.service.jobs.worker import JobRunner
 from unmask.service.main import create_app
 
+from .live import serving
+
 PROBLEM = "application/problem+json"
 KEY = "k-123"
 
@@ -172,21 +174,13 @@ def test_a_500_keeps_the_connection_open(predictor, tmp_path):
     """On a real uvicorn: the keep-alive connection that got a 500 serves the next request."""
     import http.client
 
-    import uvicorn
-
     app = _app(predictor, tmp_path)
 
     def boom():
         raise RuntimeError("a bug")
 
     app.add_api_route("/boom", boom)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
+    with serving(app) as port:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("GET", "/boom")
         first = conn.getresponse()
@@ -194,9 +188,6 @@ def test_a_500_keeps_the_connection_open(predictor, tmp_path):
         first.read()
         conn.request("GET", "/healthz")  # same socket
         assert conn.getresponse().status == 200
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def test_a_chunked_body_over_the_limit_is_413(predictor, tmp_path):
