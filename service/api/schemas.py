@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ...model.results import MediaResult
 from ..jobs.store import Job, JobState
@@ -74,6 +74,8 @@ class JobList(BaseModel):
 
 
 class BatchRequest(BaseModel):
+    model_config = ConfigDict(strict=True)  # JSON as the schema types it: no "5" for 5, no 1 for true
+
     paths: list[Annotated[str, Field(min_length=1, max_length=MAX_PATH_CHARS, pattern=NO_NUL)]] = Field(min_length=1, description="server-side files or folders (searched recursively), relative to the allowed root or absolute under it",
                              examples=[["incoming/2024-05-01", "clips/interview.mp4"]])
     frames: Optional[int] = Field(None, ge=1, description="frames sampled evenly from each video (default: the server's)")

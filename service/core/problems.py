@@ -112,6 +112,8 @@ def _message(error: dict) -> str:
     """Pydantic's message, except where it names Python types instead of what the client sent."""
     if "Expected UploadFile" in error["msg"]:  # a form part without a filename arrives as text
         return "must be a file: a multipart part with a filename (curl: -F 'field=@photo.jpg')"
+    if error.get("type") == "value_error":  # one of our validators: its message, without pydantic's "Value error, "
+        return str(error["ctx"]["error"])
     return error["msg"]
 
 

@@ -25,7 +25,7 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"])
 NDJSON = "application/x-ndjson"
 
 
-@router.post("", status_code=202, response_model=BatchPublic, responses=problems(400, 401, 403, 404, 413, 415, 422, 429, 503))
+@router.post("", status_code=202, response_model=BatchPublic, responses=problems(400, 401, 403, 404, 408, 413, 415, 422, 429, 503))
 def create_batch(batch: BatchRequest, request: Request, response: Response, settings: SettingsDep, store: StoreDep, runner: RunnerDep):
     """Queue every media file under the given server-side paths (files or folders), each file once.
 
