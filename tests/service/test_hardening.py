@@ -281,27 +281,34 @@ def test_a_request_id_with_control_or_non_ascii_characters_is_replaced(predictor
         assert len(replaced) == 32 and all(c in "0123456789abcdef" for c in replaced), bad
 
 
-def test_a_text_log_line_cannot_be_split_or_coloured_by_a_request(client):
+def _text_access_log(client, fmt: str, *paths: str) -> str:
+    """The text log's access lines for GETs of ``paths``."""
     from unmask.service.core.middleware import RequestIdFilter, TextFormatter
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(TextFormatter("%(levelname)s %(name)s [%(request_id)s] %(message)s"))
+    handler.setFormatter(TextFormatter(fmt))
     access = logging.getLogger("unmask.access")
     level = access.level
     access.addHandler(handler)
     access.setLevel(logging.INFO)
     try:
-        client.get("/v1/jobs/x%0A2026-01-01 INFO unmask.access [forged] GET /admin 200")
-        client.get("/v1/jobs/%1b%5b31mred")
+        for path in paths:
+            client.get(path)
     finally:
         access.removeHandler(handler)
         access.setLevel(level)
-    lines = stream.getvalue().splitlines()
+    return stream.getvalue()
+
+
+def test_a_text_log_line_cannot_be_split_or_coloured_by_a_request(client):
+    log = _text_access_log(client, "%(levelname)s %(name)s [%(request_id)s] %(message)s",
+                           "/v1/jobs/x%0A2026-01-01 INFO unmask.access [forged] GET /admin 200", "/v1/jobs/%1b%5b31mred")
+    lines = log.splitlines()
     assert len(lines) == 2 and all(line.startswith("INFO unmask.access [") for line in lines), lines
     assert "/v1/jobs/x\\x0a2026-01-01" in lines[0] and "\\x1b[31mred 404" in lines[1]
-    assert "\x1b" not in stream.getvalue()
+    assert "\x1b" not in log
 
 
 def test_leftovers_of_killed_processes_are_removed_at_start(predictor, tmp_path):
@@ -392,20 +399,6 @@ def test_a_server_side_name_is_shown_escaped_and_its_file_still_found(client, ro
 
 
 def test_a_text_log_line_escapes_bidi_and_other_invisible_characters(client):
-    from unmask.service.core.middleware import RequestIdFilter, TextFormatter
-
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(TextFormatter("%(message)s"))
-    access = logging.getLogger("unmask.access")
-    level = access.level
-    access.addHandler(handler)
-    access.setLevel(logging.INFO)
-    try:
-        client.get("/v1/jobs/a%E2%80%AEb%E2%80%8Bc%C2%9B")  # U+202E, U+200B, the C1 CSI
-    finally:
-        access.removeHandler(handler)
-        access.setLevel(level)
-    assert stream.getvalue().startswith("GET /v1/jobs/a\\u202eb\\u200bc\\x9b 404 "), stream.getvalue()
-    assert not any(c in stream.getvalue() for c in "\u202e\u200b\x9b")
+    log = _text_access_log(client, "%(message)s", "/v1/jobs/a%E2%80%AEb%E2%80%8Bc%C2%9B")  # U+202E, U+200B, the C1 CSI
+    assert log.startswith("GET /v1/jobs/a\\u202eb\\u200bc\\x9b 404 "), log
+    assert not any(c in log for c in "\u202e\u200b\x9b")
