@@ -18,6 +18,7 @@ import itertools
 import logging
 import math
 import os
+import re
 import stat
 import warnings
 from collections import deque
@@ -28,9 +29,9 @@ from typing import Iterable, Iterator
 import av
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError, features
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError, features
 
-from .errors import CorruptMediaError, MediaLimitError, UnsupportedMediaError
+from .errors import CorruptMediaError, MediaError, MediaLimitError, UnsupportedMediaError
 from .results import MediaKind
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,9 @@ def _open_image(fp, max_pixels: int | None) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(fp)
     except Image.DecompressionBombError as exc:  # Pillow's own guard fired first (past ~179 M pixels)
-        raise MediaLimitError(f"image has over {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels, over the limit of {limit}") from exc
+        claimed = re.search(r"\((\d+) pixels\)", str(exc))  # the header's size, in the guard's message
+        size = pixels_text(int(claimed.group(1))) if claimed else f"over {pixels_text(2 * (Image.MAX_IMAGE_PIXELS or 0))}"
+        raise MediaLimitError(f"image is {size}, over the limit of {pixels_text(limit)}") from exc
     except UnidentifiedImageError as exc:  # its message names the server's file object: say what it means instead
         raise CorruptMediaError("the image cannot be decoded: its header is damaged, or it is not the format "
                                 "its first bytes claim") from exc
@@ -144,7 +147,7 @@ def _open_image(fp, max_pixels: int | None) -> Image.Image:
     width, height = img.size
     if max_pixels is not None and width * height > max_pixels:
         img.close()
-        raise MediaLimitError(f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}")
+        raise MediaLimitError(f"image is {width}x{height} ({pixels_text(width * height)}), over the limit of {pixels_text(max_pixels)}")
     return img
 
 
@@ -222,7 +225,8 @@ def probe_video(path: str | Path) -> VideoInfo:
 def check_video_limits(info: VideoInfo, max_pixels: int | None, max_duration: float | None) -> None:
     """Raise MediaLimitError for frames over ``max_pixels`` or a video over ``max_duration`` seconds (None: no limit)."""
     if max_pixels is not None and info.width * info.height > max_pixels:
-        raise MediaLimitError(f"video frames are {info.width}x{info.height}, over the limit of {max_pixels} pixels")
+        raise MediaLimitError(f"video frames are {info.width}x{info.height} ({pixels_text(info.width * info.height)}), "
+                              f"over the limit of {pixels_text(max_pixels)}")
     if max_duration is not None and info.duration > max_duration:
         raise MediaLimitError(f"video lasts {info.duration:.1f} s, over the limit of {max_duration:g} s")
 
@@ -365,9 +369,32 @@ def _upright_rgb(frame: av.VideoFrame) -> np.ndarray:
     return np.ascontiguousarray(cv2.rotate(rgb, turn) if turn is not None else rgb)
 
 
-def _undecodable(exc: Exception) -> CorruptMediaError:
-    """What Pillow's errors while opening or decoding an image become."""
+def _undecodable(exc: Exception) -> MediaError:
+    """What Pillow's errors while opening or decoding an image become.
+
+    Pillow refuses text chunks (PNG metadata) that inflate past its limits in
+    messages naming its own constants: those become a limit in plain words.
+    """
+    message = str(exc)
+    if "MAX_TEXT_CHUNK" in message:
+        return MediaLimitError(f"a compressed text chunk (PNG metadata) inflates to over {_mb(PngImagePlugin.MAX_TEXT_CHUNK)}, "
+                               "the most read of one")
+    if "MAX_TEXT_MEMORY" in message:
+        return MediaLimitError(f"its text chunks (PNG metadata) hold over {_mb(PngImagePlugin.MAX_TEXT_MEMORY)} in all, the most read")
     return CorruptMediaError(f"the image cannot be decoded: {_reason(exc)}")
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MB"
+
+
+def pixels_text(pixels: int) -> str:
+    """A pixel count as people say it: "950 pixels", "50 megapixels", "3.6 gigapixels"."""
+    for unit, scale in (("gigapixel", 10**9), ("megapixel", 10**6)):
+        if pixels >= scale:
+            amount = f"{pixels / scale:.3g}"
+            return f"{amount} {unit}{'' if amount == '1' else 's'}"
+    return f"{pixels} pixel{'' if pixels == 1 else 's'}"
 
 
 def _reason(exc: Exception) -> str:

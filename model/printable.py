@@ -1,17 +1,33 @@
-"""Text for a terminal or a log line: control characters escaped.
+"""Text for a terminal, a log line or a name shown to a person: invisible and control characters escaped.
 
 A file name or a request path can hold a newline (which would split one line
-in two, or forge another) or an ESC (which would drive the reader's
-terminal). The CLI's table and the service's text log both print such text.
+in two, or forge another), an ESC (which would drive the reader's terminal),
+a NUL, or an invisible format character: a right-to-left override (U+202E)
+makes ``photo\\u202egpj.exe`` read as ``photoexe.jpg``. The CLI's table, the
+service's text log, its problem details and the names in its records all
+pass such text through ``printable``. JSON output needs no more than JSON's
+own escaping, and keeps the original characters for a program to use.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
-CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e]")  # the candidates; most text has none
+# Control (C0, DEL, C1), format (bidi controls, zero-width characters, soft hyphen ...), lone
+# surrogates (undecodable bytes of a file name) and the line and paragraph separators.
+ESCAPED_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 
 
 def printable(text: str) -> str:
-    """``text`` with each control character written as ``\\xNN``."""
-    return CONTROL_CHARS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """``text`` with each control or invisible format character written as ``\\xNN`` or ``\\uNNNN``."""
+    return NOT_PRINTABLE_ASCII.sub(_escaped, text)
+
+
+def _escaped(match: re.Match) -> str:
+    char = match.group()
+    if unicodedata.category(char) not in ESCAPED_CATEGORIES:
+        return char
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

@@ -145,7 +145,7 @@ class MediaResult:
 
     __pydantic_config__ = DOCUMENTED
     path: str
-    """the upload's file name, or the server-side path"""
+    """the upload's file name, or the file's path (the API escapes control and invisible format characters in it: \\xNN, \\uNNNN)"""
     media: MediaKind
     """image or video"""
     status: Status

@@ -46,7 +46,8 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     install_web(app)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
-    app.add_middleware(RequestMiddleware, body_limit=_body_limits(settings), api_keys=settings.api_keys, routes=app.router.routes)
+    app.add_middleware(RequestMiddleware, body_limit=_body_limits(settings), api_keys=settings.api_keys, routes=app.router.routes,
+                       body_idle_s=settings.body_idle_timeout_s, body_min_rate=settings.body_min_bytes_per_s)
     install_openapi(app, settings.max_frames, keys_required=bool(settings.api_keys))
     return app
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...model.errors import MediaError
-from ...model.media import check_decodes, check_image, check_video_limits, probe_video, sample_indices, sniff_file
+from ...model.media import check_decodes, check_image, check_video_limits, pixels_text, probe_video, sample_indices, sniff_file
 from ...model.results import MediaKind
 from ..core.config import Settings
 from ..core.problems import Problem, media_problem
@@ -74,5 +74,5 @@ def check_request_pixels(checked: list[Checked], limit: int, pointer: str = "") 
     """413 when a request's files together would decode more than ``limit`` pixels."""
     total = sum(c.pixels for c in checked)
     if total > limit:
-        raise Problem(413, "Limit exceeded", f"the files of this request decode to {total} pixels, over the limit of {limit} "
-                      f"per request{pointer}", "limit_exceeded")
+        raise Problem(413, "Limit exceeded", f"the files of this request decode to {pixels_text(total)}, over the limit of "
+                      f"{pixels_text(limit)} per request{pointer}", "limit_exceeded")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
-from typing import Annotated, Iterator, Literal, Optional
+from typing import Annotated, Iterator, Literal, Optional, get_origin
 
 from fastapi import Depends, Form, Request
+from pydantic import BeforeValidator
 
 from ...model.aggregation import STRATEGIES
 from ...model.predictor import Predictor
@@ -15,13 +16,50 @@ from ..jobs.store import JobStore
 from ..jobs.worker import JobRunner
 
 Aggregation = Literal[tuple(STRATEGIES.names())]  # type: ignore[valid-type]  # the registry's names, in the schema
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def _true_or_false(value: object) -> object:
+    """A form's boolean as the schema says: ``true`` or ``false``, in any case (Python clients send ``True``).
+
+    Pydantic alone would also take 1, 0, on, off, yes, no, t, f, y and n.
+    """
+    if isinstance(value, str):
+        if value.lower() not in ("true", "false"):
+            raise ValueError("must be true or false")
+        return value.lower() == "true"
+    return value
+
+
+FormBool = Annotated[bool, BeforeValidator(_true_or_false)]
+
+
+async def form_as_sent(request: Request) -> None:
+    """Refuse what form parsing would pass silently (every route; a no-op without a form body).
+
+    A field that takes one value sent twice would keep one and drop the
+    other; a field sent empty would read as absent, its default taken
+    (``path=`` beside a ``file``, ``frames=``). The schema says neither is
+    allowed (no arrays, ``minLength``, typed values), so both are 422.
+    """
+    body = getattr(request.scope.get("route"), "body_field", None)
+    if body is None or not request.headers.get("content-type", "").startswith(FORM_TYPES):
+        return
+    form = await request.form()  # parsed once: the route's fields read the same, cached form
+    for name, field in body.field_info.annotation.model_fields.items():
+        values = form.getlist(field.alias or name)
+        if len(values) > 1 and get_origin(field.annotation) is not list:
+            raise Problem(422, "Invalid request", f"send one `{name}` part, not {len(values)}: a field that takes one value "
+                          "would keep only one of them", "invalid-request")
+        if any(value == "" for value in values):
+            raise Problem(422, "Invalid request", f"`{name}` is empty: leave it out to take its default", "invalid-request")
 
 
 def scoring_options(
     request: Request,
     frames: Optional[int] = Form(None, ge=1, description="frames sampled evenly from a video (default: the server's)"),
     aggregation: Optional[Aggregation] = Form(None, description="a track's score from its faces (default: the server's)"),
-    explain: bool = Form(False, description="add Grad-CAM heat maps for the highest-scoring faces"),
+    explain: Annotated[FormBool, Form(description="add Grad-CAM heat maps for the highest-scoring faces: `true` or `false`")] = False,
 ) -> dict:
     """The per-request scoring options of a multipart request (absent ones keep the server's settings)."""
     return check_options(request.app.state.settings, frames=frames, aggregation=aggregation, explain=explain)

@@ -9,10 +9,12 @@ from ..core.problems import PROBLEM_JSON, TYPE_BASE
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 # (title, an example detail, problem type) per status
 PROBLEM_EXAMPLES = {
-    400: ("Bad Request", "There was an error parsing the body", "bad-request"),
+    400: ("Bad Request", "the multipart body ends before its closing boundary --x-- after 5000 bytes: it was cut short, or its "
+          "Content-Length is smaller than the body", "bad-request"),
     401: ("Unauthorized", "an API key is required (X-API-Key or Authorization: Bearer)", "unauthorized"),
     403: ("Forbidden", "../etc/passwd: outside the allowed root", "path-outside-root"),
     404: ("Not found", "no job 0c6f6a3e", "not-found"),
+    408: ("Request timeout", "no bytes of the request body arrived for 15 s (1024 received)", "request-timeout"),
     409: ("Conflict", "job 0c6f6a3e has already ended (done)", "job-ended"),
     413: (
         "Limit exceeded",
@@ -26,10 +28,11 @@ PROBLEM_EXAMPLES = {
     507: ("Insufficient storage", "the server has no disk space left for this upload; retry later", "insufficient-storage"),
 }
 DESCRIPTIONS = {
-    400: "The body is not valid multipart/form-data",
+    400: "The body is malformed: not valid multipart/form-data (or JSON), or cut short",
     401: "No API key, or not an accepted one (when keys are configured)",
     403: "A server-side path outside the allowed root, or server-side paths are off",
     404: "No such job, batch or server-side path",
+    408: "The body stalled, or arrived slower than the server's floor rate; the connection is closed",
     409: "The job has already ended",
     413: "Over a limit: upload size, pixels, video length, file count",
     415: "Not a supported image or video (sniffed from content), or sent to the wrong endpoint",

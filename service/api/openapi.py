@@ -12,9 +12,11 @@ FastAPI's own document is adjusted in one place:
   a form cannot send null; absent is the default), and ``frames`` carries
   the server's ``max_frames`` as its maximum;
 - the upload fields' ``encoding`` lists the media types the content sniff
-  accepts (the fields' descriptions say that ``create_job`` takes one of
-  ``file`` and ``path``: a ``oneOf`` there turns generated clients' body
-  class into a union);
+  accepts;
+- ``create_job``'s body takes exactly one of ``file`` and ``path``, said
+  with ``if``/``then``/``else`` on ``required`` beside its properties:
+  validators and fuzzers read it, and generated clients keep their typed
+  body class (a ``oneOf`` turns it into ``Any`` in openapi-python-client);
 - ``securitySchemes`` for the API key (``X-API-Key`` header, or bearer),
   required on every ``/v1/`` operation when the server has keys configured;
 - response ``links`` from ``create_job`` and ``create_batch`` to the
@@ -44,8 +46,10 @@ SECURITY_SCHEMES = {
 }
 UNUSED = ("HTTPValidationError", "ValidationError")
 # operation -> (path parameter, operations that take the id in the 202 body's ``id``)
-LINKS = {"create_job": ("job_id", ("get_job", "cancel_job")),
+LINKS = {"create_job": ("job_id", ("get_job", "cancel_job", "delete_job")),
          "create_batch": ("batch_id", ("get_batch", "get_batch_results"))}
+# multipart bodies that take exactly one of two fields
+EXACTLY_ONE = {"Body_create_job": ("file", "path")}
 UPLOAD_TYPES = {"score_images": list(IMAGE_TYPES.values()), "score_videos": list(VIDEO_TYPES.values()),
                 "create_job": [*IMAGE_TYPES.values(), *VIDEO_TYPES.values()]}  # what the content sniff accepts
 
@@ -89,6 +93,9 @@ def adjust(spec: dict[str, Any], max_frames: int, keys_required: bool) -> dict[s
     for op in ("score_images", "score_videos"):
         if f"Body_{op}" in schemas:
             schemas[f"Body_{op}"]["properties"]["files"]["minItems"] = 1
+    for name, (first, second) in EXACTLY_ONE.items():
+        if name in schemas:  # with the first, not the second; without it, the second
+            schemas[name] |= {"if": {"required": [first]}, "then": {"not": {"required": [second]}}, "else": {"required": [second]}}
     components["securitySchemes"] = SECURITY_SCHEMES
     for path, item in spec.get("paths", {}).items():
         for operation in item.values():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ...model.results import MediaResult
 from ..jobs.store import Job, JobState
@@ -37,7 +37,8 @@ class CallbackPublic(BaseModel):
 class JobPublic(BaseModel):
     id: str = Field(description="the job's id")
     state: JobState = Field(description="queued, running, done, failed or cancelled")
-    name: str = Field(description="the upload's file name or the server-side path")
+    name: str = Field(description="the upload's file name or the server-side path, control and invisible format characters "
+                      "escaped (\\xNN, \\uNNNN)")
     batch_id: Optional[str] = Field(None, description="the batch this job belongs to")
     created: datetime = Field(description="when the job was queued (ISO 8601, UTC)")
     started: Optional[datetime] = Field(None, description="when its last start began (ISO 8601, UTC)")
@@ -73,6 +74,8 @@ class JobList(BaseModel):
 
 
 class BatchRequest(BaseModel):
+    model_config = ConfigDict(strict=True)  # JSON as the schema types it: no "5" for 5, no 1 for true
+
     paths: list[Annotated[str, Field(min_length=1, max_length=MAX_PATH_CHARS, pattern=NO_NUL)]] = Field(min_length=1, description="server-side files or folders (searched recursively), relative to the allowed root or absolute under it",
                              examples=[["incoming/2024-05-01", "clips/interview.mp4"]])
     frames: Optional[int] = Field(None, ge=1, description="frames sampled evenly from each video (default: the server's)")
@@ -82,7 +85,7 @@ class BatchRequest(BaseModel):
 
 class BatchJob(BaseModel):
     id: str = Field(description="the file's job id")
-    name: str = Field(description="the file's path relative to the allowed root")
+    name: str = Field(description="the file's path relative to the allowed root, control and invisible format characters escaped")
     state: JobState = Field(description="the job's state")
 
 

@@ -21,6 +21,7 @@ from fastapi import UploadFile
 
 from ...model.errors import MediaError
 from ...model.media import sniff
+from ...model.printable import printable
 from ...model.results import MediaKind
 from ..core.problems import Problem, media_problem
 
@@ -65,8 +66,13 @@ def _alive(pid: int) -> bool:
 
 
 def save_upload(upload: UploadFile, dest: Path, max_bytes: int, pointer: str = "") -> tuple[str, MediaKind]:
-    """Copy one upload to ``dest`` (at most ``max_bytes``); return (name, kind) or raise a Problem."""
-    name = Path(upload.filename or "").name or "upload"  # the base name only; "" or "." name nothing
+    """Copy one upload to ``dest`` (at most ``max_bytes``); return (name, kind) or raise a Problem.
+
+    ``name`` is the file name as records and problems show it: its base name
+    only, with control and invisible format characters (a NUL, a
+    right-to-left override) escaped.
+    """
+    name = printable(Path(upload.filename or "").name) or "upload"  # "" or "." name nothing
     size = 0
     try:
         with dest.open("wb") as out:

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
         400_000_000, gt=0, description="pixels one synchronous request may decode, summed over its files (video: frame size x frames sampled)"
     )
     max_frames: int = Field(128, ge=1, description="largest `frames` a request may ask for")
+    # slow bodies (every route): past these, 408 and the connection closed
+    body_idle_timeout_s: float = Field(15.0, gt=0, description="the longest wait for the next bytes of a request body")
+    body_min_bytes_per_s: float = Field(10_240, ge=0, description="a request body arriving slower than this overall, after "
+                                        "body_idle_timeout_s of grace, is refused (0: no floor)")
 
     # jobs
     data_dir: Path = Field(default_factory=_default_data_dir, description="jobs.db and kept uploads")

@@ -3,8 +3,9 @@
 Pure ASGI (no BaseHTTPMiddleware), outermost, so that:
 
 - the API key is checked from the headers before any body is read;
-- the body is counted as it streams: a request over the limit gets 413
-  after at most ``limit`` bytes, with or without a Content-Length;
+- the body is read through ``core.body.guarded``: a request over the limit
+  gets 413 after at most ``limit`` bytes, with or without a Content-Length;
+  one that stalls or trickles gets 408; a multipart body cut short, 400;
 - an unexpected exception becomes a 500 problem+json inside this request's
   context: it carries the request id, is logged once with that id, and the
   connection stays open (Starlette's outermost error layer would log it
@@ -31,17 +32,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ...model.printable import printable
 from . import prometheus
+from .body import MULTIPART_SLACK, guarded, multipart_boundary, too_large
 from .problems import Problem, internal_error
 from .security import check_key, needs_key
 
 log = logging.getLogger("unmask.access")
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
-MULTIPART_SLACK = 64 * 1024  # form boundaries and headers around the file bytes
 # A client's X-Request-ID is kept only if it is printable ASCII without spaces: it is echoed in a
 # response header and written to every log line (a control character there could forge log lines
 # or drive a terminal).
 CLIENT_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,64}")
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}  # others share one metrics label
+WITH_BODY = ("POST", "PUT", "PATCH")
 
 
 class RequestMiddleware:
@@ -53,14 +55,18 @@ class RequestMiddleware:
             body a route accepts and a hint added to the 413's detail.
         api_keys: SHA-256 digests of accepted keys (empty: no authentication).
         routes: the app's routes, to label metrics with route patterns.
+        body_idle_s: the longest wait for the next bytes of a body (408 past it).
+        body_min_rate: the slowest a whole body may arrive, bytes a second (0: no floor).
     """
 
     def __init__(self, app: ASGIApp, body_limit: Callable[[str], tuple[int, str] | None],
-                 api_keys: Sequence[str] = (), routes: Sequence[BaseRoute] = ()) -> None:
+                 api_keys: Sequence[str] = (), routes: Sequence[BaseRoute] = (), body_idle_s: float = 15.0,
+                 body_min_rate: float = 0.0) -> None:
         self.app = app
         self.body_limit = body_limit
         self.api_keys = list(api_keys)
         self.routes = routes
+        self.body_idle_s, self.body_min_rate = body_idle_s, body_min_rate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -91,9 +97,9 @@ class RequestMiddleware:
             if refusal is not None:
                 await refusal.response(scope["path"])(scope, receive, send_with_id)
                 return
-            limit = self.body_limit(scope["path"]) if scope["method"] in ("POST", "PUT", "PATCH") else None
-            if limit is not None:
-                receive = _counting(receive, limit)
+            if scope["method"] in WITH_BODY:
+                receive = guarded(receive, self.body_limit(scope["path"]), self.body_idle_s, self.body_min_rate,
+                                  multipart_boundary(headers.get("content-type", "")))
             await self.app(scope, receive, send_with_id)
         except Problem as exc:  # raised while the body streamed, outside the app's handlers
             if status["sent"]:
@@ -117,32 +123,11 @@ class RequestMiddleware:
             problem = check_key(headers, self.api_keys)
             if problem is not None:
                 return problem
-        limit = self.body_limit(scope["path"]) if scope["method"] in ("POST", "PUT", "PATCH") else None
+        limit = self.body_limit(scope["path"]) if scope["method"] in WITH_BODY else None
         declared = headers.get("content-length", "")
         if limit is not None and declared.isdigit() and int(declared) > limit[0] + MULTIPART_SLACK:
-            return _too_large(limit)
+            return too_large(limit)
         return None
-
-
-def _too_large(limit: tuple[int, str]) -> Problem:
-    max_bytes, pointer = limit
-    return Problem(413, "Limit exceeded", f"the request body is over the limit of {max_bytes} bytes{pointer}", "limit_exceeded")
-
-
-def _counting(receive: Receive, limit: tuple[int, str]) -> Receive:
-    """``receive`` that raises the 413 Problem once the body passes the limit (chunked bodies included)."""
-    seen = 0
-
-    async def wrapped() -> Message:
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit[0] + MULTIPART_SLACK:
-                raise _too_large(limit)
-        return message
-
-    return wrapped
 
 
 def route_template(routes: Sequence[BaseRoute], scope: Scope) -> str:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ...model.errors import CorruptMediaError, MediaError, MediaLimitError, UnsupportedMediaError
+from ...model.printable import printable
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://unmask.dev/problems/"
@@ -46,9 +47,10 @@ class Problem(StarletteHTTPException):
         self.kind = kind or title.lower().replace(" ", "-")
 
     def response(self, instance: str | None = None) -> JSONResponse:
-        body = {"type": TYPE_BASE + self.kind, "title": self.title, "status": self.status, "detail": self.detail}
+        # The detail and the path quote what a client sent (file names, paths): a person reads them.
+        body = {"type": TYPE_BASE + self.kind, "title": self.title, "status": self.status, "detail": printable(self.detail)}
         if instance:
-            body["instance"] = shortened(instance)  # a client's 5,000-character path is not echoed whole
+            body["instance"] = printable(shortened(instance))  # a client's 5,000-character path is not echoed whole
         return JSONResponse(body, status_code=self.status, media_type=PROBLEM_JSON, headers=self.headers)
 
 
@@ -79,7 +81,8 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers = dict(exc.headers or {})
             if exc.status_code == 405:  # every method of the path (Starlette names only the first route's)
                 headers["Allow"] = ", ".join(_allowed_methods(request.app.openapi(), request.url.path)) or headers.get("Allow", "")
-            exc = Problem(exc.status_code, _title(exc.status_code), str(exc.detail), STATUS_KINDS.get(exc.status_code), headers)
+            detail = _form_detail(exc) if exc.status_code == 400 else str(exc.detail)
+            exc = Problem(exc.status_code, _title(exc.status_code), detail, STATUS_KINDS.get(exc.status_code), headers)
         return exc.response(request.url.path)
 
     @app.exception_handler(RequestValidationError)
@@ -88,6 +91,16 @@ def install_problem_handlers(app: FastAPI) -> None:
         if any(e.get("type") == "json_invalid" for e in errors):  # not JSON at all: a malformed body, as for multipart
             return Problem(400, "Bad Request", describe_errors(errors), "bad-request").response(request.url.path)
         return Problem(422, "Invalid request", describe_errors(errors), "invalid-request").response(request.url.path)
+
+
+def _form_detail(exc: StarletteHTTPException) -> str:
+    """Starlette's 400s for a form it could not parse, in words that say what is wrong with the body."""
+    if exc.detail == "Missing boundary in multipart.":
+        return "the Content-Type multipart/form-data names no boundary: let the HTTP library write that header with the body"
+    parser_error = getattr(exc.__context__, "__cause__", None)  # the multipart parser's own message
+    if exc.detail == "Invalid multipart data." and parser_error is not None:
+        return f"the body is not valid multipart/form-data: {parser_error}"
+    return str(exc.detail)
 
 
 def describe_errors(errors) -> str:
@@ -99,6 +112,8 @@ def _message(error: dict) -> str:
     """Pydantic's message, except where it names Python types instead of what the client sent."""
     if "Expected UploadFile" in error["msg"]:  # a form part without a filename arrives as text
         return "must be a file: a multipart part with a filename (curl: -F 'field=@photo.jpg')"
+    if error.get("type") == "value_error":  # one of our validators: its message, without pydantic's "Value error, "
+        return str(error["ctx"]["error"])
     return error["msg"]
 
 

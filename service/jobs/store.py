@@ -1,6 +1,7 @@
 """The job store: one SQLite file (WAL) under the data dir, so a restart loses no job.
 
-States: queued -> running -> done | failed | cancelled. A job whose process
+States: queued -> running -> done | failed | cancelled; a job may be deleted
+in any state (a running one stops at its next frame). A job whose process
 died while running is re-queued at the next start (up to ``max_attempts``),
 then marked failed with the reason; a job stopped by a clean shut-down is
 re-queued at once and that start is not counted (``requeue``).
@@ -221,11 +222,11 @@ class JobStore:
         return self.get(row["id"])
 
     def progress(self, job_id: str, done: int, total: int) -> bool:
-        """Record progress; return True when a cancel was requested."""
+        """Record progress; return True when the job should stop: a cancel was requested, or it was deleted."""
         with self._tx() as db:
             db.execute("UPDATE jobs SET progress_done = ?, progress_total = ? WHERE id = ?", (done, total, job_id))
             row = db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return bool(row and row["cancel_requested"])
+        return row is None or bool(row["cancel_requested"])
 
     def finish(self, job_id: str, state: JobState, result: dict | None = None, error: str | None = None) -> None:
         now = time.time()
@@ -252,6 +253,18 @@ class JobStore:
                        (now, now, job_id))
             db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = 'running'", (job_id,))
         return self.get(job_id)
+
+    def delete(self, job_id: str) -> Job | None:
+        """Remove a job, whatever its state, and return it as it was (None: no such job).
+
+        A worker running it finds it gone at its next ``progress`` and stops;
+        the ends it then records change nothing. Its upload is the caller's to remove.
+        """
+        with self._tx() as db:
+            row = db.execute("SELECT rowid AS seq, * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is not None:
+                db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        return Job.from_row(row) if row else None
 
     def callbacks_due(self, now: float) -> list[Job]:
         """Ended jobs whose callback is pending and due."""

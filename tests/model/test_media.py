@@ -1,4 +1,6 @@
 import io
+import struct
+import zlib
 
 import cv2
 import numpy as np
@@ -60,8 +62,40 @@ def _png(width, height) -> bytes:
 def test_pixel_bomb_is_refused_before_decoding():
     data = _png(12000, 10000)  # 120 MP of zeros compresses to a small file
     assert len(data) < 1_000_000
-    with pytest.raises(MediaLimitError, match="over the limit of 50000000"):
+    with pytest.raises(MediaLimitError, match=r"^image is 12000x10000 \(120 megapixels\), over the limit of 50 megapixels$"):
         decode_image(data, 50_000_000)
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _png_with(width: int, height: int, *chunks: bytes) -> bytes:
+    """A greyscale PNG whose header claims ``width`` x ``height``, with ``chunks`` before its (tiny) pixel data."""
+    ihdr = _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    return b"\x89PNG\r\n\x1a\n" + ihdr + b"".join(chunks) + _chunk(b"IDAT", zlib.compress(b"\0" * 64)) + _chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("size, limit, says", [
+    ((100_000, 100_000), 50_000_000, "image is 10 gigapixels, over the limit of 50 megapixels"),  # past Pillow's own guard
+    ((60_000, 60_000), None, "image is 3.6 gigapixels, over the limit of 179 megapixels"),  # Pillow's guard is the only limit
+    ((9000, 9000), 50_000_000, "image is 9000x9000 (81 megapixels), over the limit of 50 megapixels"),
+])
+def test_a_header_bomb_is_refused_in_human_figures(size, limit, says):
+    with pytest.raises(MediaLimitError) as refused:
+        decode_image(_png_with(*size), limit)
+    assert refused.value.detail == says
+
+
+def test_a_png_text_bomb_is_a_limit_in_plain_words():
+    ztxt = _chunk(b"zTXt", b"comment\0\0" + zlib.compress(b"a" * (2 << 20)))  # 2 MB of text in 2 KB
+    with pytest.raises(MediaLimitError) as refused:
+        decode_image(_png_with(8, 8, ztxt), 50_000_000)
+    assert refused.value.detail == "a compressed text chunk (PNG metadata) inflates to over 1 MB, the most read of one"
+    many = [_chunk(b"zTXt", b"k%d\0\0" % i + zlib.compress(b"a" * (1 << 20))) for i in range(65)]  # 65 MB in all
+    with pytest.raises(MediaLimitError) as refused:
+        decode_image(_png_with(8, 8, *many), 50_000_000)
+    assert refused.value.detail == "its text chunks (PNG metadata) hold over 64 MB in all, the most read"
 
 
 def test_exif_orientation_is_applied():

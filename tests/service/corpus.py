@@ -52,13 +52,17 @@ def _jpeg(image: Image.Image) -> bytes:
     return _saved(image.convert("RGB"), "JPEG")
 
 
-def _png_header(width: int, height: int) -> bytes:
-    """A PNG whose header claims ``width`` x ``height`` and whose data is a few bytes: a pixel bomb's shape."""
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
+
+def _png_header(width: int, height: int, *chunks: bytes) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` and whose data is a few bytes: a pixel bomb's shape.
+
+    ``chunks`` go between the header and the pixel data (text chunks, say)."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + b"".join(chunks) + _chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + _chunk(b"IEND", b""))
 
 
 def _video(frames: int, fps: float, size=(64, 48), fourcc="MJPG", suffix=".avi", image: Image.Image | None = None) -> bytes:
@@ -144,6 +148,8 @@ def corpus(shared_data: Path) -> list[BadFile]:
         BadFile("bomb.png", _png(Image.new("L", (12000, 10000))), IMAGES, LIMIT, "pixel bomb: 120 M pixels, 0.1 MB"),
         BadFile("bomb_header.png", _png_header(100_000, 100_000), IMAGES, LIMIT, "header claims 10 G pixels"),
         BadFile("thin.png", _png_header(60_000_000, 1), IMAGES, LIMIT, "60 M x 1 pixels"),
+        BadFile("text_bomb.png", _png_header(8, 8, _chunk(b"zTXt", b"comment\0\0" + zlib.compress(b"a" * (2 << 20)))), IMAGES, LIMIT,
+                "a text chunk (metadata) inflating from 2 KB to 2 MB"),
         BadFile("one.png", _png(Image.new("RGB", (1, 1))), IMAGES, "no_face", "1 x 1 pixel"),
         BadFile("small.jpg", _jpeg(photo.resize((29, 29))), IMAGES, "no_face", "29 x 29 pixels"),
         BadFile("strip.png", _png(Image.new("RGB", (4000, 20), (120, 90, 60))), IMAGES, "no_face", "4000 x 20 pixels"),

@@ -1,4 +1,4 @@
-"""A real `unmask serve` process on 127.0.0.1 for tests."""
+"""A real `unmask serve` process on 127.0.0.1 for tests, or an app on a real uvicorn server in a thread."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 
@@ -72,3 +75,22 @@ def wait_for(client: httpx.Client, job_id: str, states: set[str], timeout: float
             return job
         time.sleep(0.2)
     raise AssertionError(f"job {job_id} never reached {states}: {job}")
+
+
+@contextmanager
+def serving(app) -> Iterator[int]:
+    """``app`` on a real uvicorn server on 127.0.0.1 (a thread of this process, its lifespan run); yields the port."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -20,8 +20,8 @@ from unmask.service.main import create_app
 
 PROBLEM = "application/problem+json"
 SECRET = "s3cret"
-OPERATIONS = {"score_images", "score_videos", "create_job", "get_job", "cancel_job", "list_jobs", "create_batch", "get_batch",
-              "get_batch_results", "healthz", "readyz", "metrics"}
+OPERATIONS = {"score_images", "score_videos", "create_job", "get_job", "cancel_job", "delete_job", "list_jobs", "create_batch",
+              "get_batch", "get_batch_results", "healthz", "readyz", "metrics"}
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +66,7 @@ def test_every_error_is_one_problem_component_as_problem_json(spec):
     declared = {op["operationId"]: set(op["responses"]) for _, _, op in _operations(spec)}
     assert declared["create_job"] >= {"202", "401", "403", "404", "413", "415", "422", "429"}
     assert declared["cancel_job"] >= {"404", "409"} and declared["readyz"] == {"200", "503"}
+    assert declared["delete_job"] == {"204", "401", "404"}
 
 
 def test_security_schemes_cover_the_api_when_keys_are_on(spec, predictor, tmp_path):
@@ -92,7 +93,7 @@ def test_fields_are_described_and_typed(spec):
 
 def test_links_lead_from_a_created_job_or_batch_to_the_operations_on_its_id(spec):
     by_id = {op["operationId"]: (path, op) for path, _, op in _operations(spec)}
-    expected = {"create_job": {"get_job", "cancel_job"}, "create_batch": {"get_batch", "get_batch_results"}}
+    expected = {"create_job": {"get_job", "cancel_job", "delete_job"}, "create_batch": {"get_batch", "get_batch_results"}}
     for source, targets in expected.items():
         links = by_id[source][1]["responses"]["202"]["links"]
         assert set(links) == targets
@@ -124,7 +125,7 @@ def client(predictor, tmp_path):
 def test_list_jobs_filters_by_state_and_pages_with_a_cursor(client, shared_data):
     frame = shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
     ids = [client.post("/v1/jobs", files={"file": (f"{i}.jpg", frame.read_bytes())}).json()["id"] for i in range(5)]
-    client.delete(f"/v1/jobs/{ids[-1]}")
+    client.post(f"/v1/jobs/{ids[-1]}/cancel")
     seen, cursor = [], None
     while True:
         page = client.get("/v1/jobs", params={"limit": 2} | ({"cursor": cursor} if cursor else {})).json()
@@ -220,3 +221,52 @@ def test_listed_names_never_reach_private_addresses_unless_those_are_listed():
 def test_callbacks_need_a_secret():
     with pytest.raises(ValueError, match="callback_secret"):
         Settings(callback_hosts=["hooks.example.com"])
+
+
+# -- the schema says what the server enforces ----------------------------------------
+
+
+def test_the_job_schema_takes_exactly_one_of_file_and_path(spec):
+    jsonschema = pytest.importorskip("jsonschema")  # schemathesis's dependency, in the test extra
+    body = spec["components"]["schemas"]["Body_create_job"]
+    check = jsonschema.Draft202012Validator(body)
+    assert check.is_valid({"file": "<bytes>"}) and check.is_valid({"path": "clips/a.mp4", "frames": 4})
+    for invalid in ({}, {"frames": 4}, {"file": "<bytes>", "path": "clips/a.mp4"}, {"path": ""}):
+        assert not check.is_valid(invalid), invalid
+    assert body["properties"]["callback_url"]["minLength"] == 1
+    assert "`true` or `false`" in body["properties"]["explain"]["description"]
+
+
+@pytest.mark.parametrize("fields, says", [
+    ({"path": ""}, "`path` is empty"),  # before: read as absent, so a file beside it was queued (202)
+    ({"frames": ""}, "`frames` is empty"),  # before: the server's default taken
+    ({"callback_url": ""}, "`callback_url` is empty"),
+    ({"explain": "0"}, "explain: must be true or false"),  # before: 0, 1, on, off, yes, no ... were booleans
+    ({"explain": "yes"}, "explain: must be true or false"),
+    ({"frames": ["2", "3"]}, "send one `frames` part, not 2"),  # before: one kept, one dropped
+])
+def test_form_fields_the_schema_refuses_are_422(client, shared_data, fields, says):
+    frame = shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
+    for route, field in (("/v1/jobs", "file"), ("/v1/images", "files")):
+        if route == "/v1/images" and set(fields) & {"path", "callback_url"}:
+            continue
+        r = client.post(route, files={field: (frame.name, frame.read_bytes())}, data=fields)
+        assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, (route, r.text)
+        assert says in r.json()["detail"], r.json()["detail"]
+    assert client.get("/v1/jobs").json()["jobs"] == []
+
+
+def test_booleans_are_true_or_false_in_any_case(client, shared_data):
+    frame = shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
+    for value, expected in (("true", True), ("False", False), ("TRUE", True)):  # generated Python clients send True / False
+        r = client.post("/v1/jobs", files={"file": (frame.name, frame.read_bytes())}, data={"explain": value})
+        assert r.status_code == 202 and r.json()["options"]["explain"] is expected, r.text
+
+
+def test_a_batch_is_json_as_the_schema_types_it(predictor, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    with TestClient(create_app(Settings(data_dir=tmp_path / "data", allowed_root=root), predictor)) as c:
+        for body in ({"paths": ["x"], "explain": 1}, {"paths": ["x"], "explain": "true"}, {"paths": ["x"], "frames": "2"}):
+            r = c.post("/v1/batches", json=body)
+            assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, (body, r.text)

@@ -21,6 +21,8 @@ from unmask.service.jobs.store import JobStore
 from unmask.service.jobs.worker import JobRunner
 from unmask.service.main import create_app
 
+from .live import serving
+
 PROBLEM = "application/problem+json"
 KEY = "k-123"
 
@@ -128,7 +130,7 @@ def test_one_request_over_its_pixel_budget_is_413_before_decoding(predictor, tmp
     with TestClient(_app(predictor, tmp_path, sync_max_request_pixels=1_000_000)) as c:
         files = [("files", (f"{i}.png", _png(600, 600))) for i in range(3)]  # 1.08 M pixels
         body = _problem(c.post("/v1/images", files=files), 413)
-    assert "1080000 pixels, over the limit of 1000000 per request" in body["detail"] and "/v1/jobs" in body["detail"]
+    assert "1.08 megapixels, over the limit of 1 megapixel per request" in body["detail"] and "/v1/jobs" in body["detail"]
     assert calls == []
 
 
@@ -172,21 +174,13 @@ def test_a_500_keeps_the_connection_open(predictor, tmp_path):
     """On a real uvicorn: the keep-alive connection that got a 500 serves the next request."""
     import http.client
 
-    import uvicorn
-
     app = _app(predictor, tmp_path)
 
     def boom():
         raise RuntimeError("a bug")
 
     app.add_api_route("/boom", boom)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
+    with serving(app) as port:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("GET", "/boom")
         first = conn.getresponse()
@@ -194,9 +188,6 @@ def test_a_500_keeps_the_connection_open(predictor, tmp_path):
         first.read()
         conn.request("GET", "/healthz")  # same socket
         assert conn.getresponse().status == 200
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def test_a_chunked_body_over_the_limit_is_413(predictor, tmp_path):
@@ -290,27 +281,34 @@ def test_a_request_id_with_control_or_non_ascii_characters_is_replaced(predictor
         assert len(replaced) == 32 and all(c in "0123456789abcdef" for c in replaced), bad
 
 
-def test_a_text_log_line_cannot_be_split_or_coloured_by_a_request(client):
+def _text_access_log(client, fmt: str, *paths: str) -> str:
+    """The text log's access lines for GETs of ``paths``."""
     from unmask.service.core.middleware import RequestIdFilter, TextFormatter
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(TextFormatter("%(levelname)s %(name)s [%(request_id)s] %(message)s"))
+    handler.setFormatter(TextFormatter(fmt))
     access = logging.getLogger("unmask.access")
     level = access.level
     access.addHandler(handler)
     access.setLevel(logging.INFO)
     try:
-        client.get("/v1/jobs/x%0A2026-01-01 INFO unmask.access [forged] GET /admin 200")
-        client.get("/v1/jobs/%1b%5b31mred")
+        for path in paths:
+            client.get(path)
     finally:
         access.removeHandler(handler)
         access.setLevel(level)
-    lines = stream.getvalue().splitlines()
+    return stream.getvalue()
+
+
+def test_a_text_log_line_cannot_be_split_or_coloured_by_a_request(client):
+    log = _text_access_log(client, "%(levelname)s %(name)s [%(request_id)s] %(message)s",
+                           "/v1/jobs/x%0A2026-01-01 INFO unmask.access [forged] GET /admin 200", "/v1/jobs/%1b%5b31mred")
+    lines = log.splitlines()
     assert len(lines) == 2 and all(line.startswith("INFO unmask.access [") for line in lines), lines
     assert "/v1/jobs/x\\x0a2026-01-01" in lines[0] and "\\x1b[31mred 404" in lines[1]
-    assert "\x1b" not in stream.getvalue()
+    assert "\x1b" not in log
 
 
 def test_leftovers_of_killed_processes_are_removed_at_start(predictor, tmp_path):
@@ -355,3 +353,52 @@ def test_sync_records_round_timings_as_the_cli_and_jobs_do(client, shared_data):
     record = client.post("/v1/images", files={"files": (frame.name, frame.read_bytes())}).json()
     assert set(record["timings_ms"]) >= {"decode", "detect", "classify", "total"}
     assert all(round(ms, 1) == ms for ms in record["timings_ms"].values()), record["timings_ms"]
+
+
+def _multipart(parts: list[tuple[bytes, bytes]], boundary: bytes = b"x") -> tuple[bytes, dict]:
+    """A multipart body from raw (Content-Disposition value, content) pairs: bytes a client library would not send."""
+    body = b"".join(b"--" + boundary + b"\r\nContent-Disposition: " + disposition + b"\r\n\r\n" + content + b"\r\n"
+                    for disposition, content in parts)
+    return body + b"--" + boundary + b"--\r\n", {"content-type": "multipart/form-data; boundary=" + boundary.decode()}
+
+
+def _job_result(client, job: dict) -> dict:
+    deadline = time.monotonic() + 60
+    while (job := client.get(job["url"]).json())["state"] not in ("done", "failed", "cancelled"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return job
+
+
+@pytest.mark.parametrize("raw, shown", [
+    ("evil\u202egnp.exe".encode(), "evil\\u202egnp.exe"),  # a right-to-left override: would read "evilexe.png"
+    (b"a\x00b.png", "a\\x00b.png"),  # a NUL
+    ("zero\u200bwidth\ufeff.png".encode(), "zero\\u200bwidth\\ufeff.png"),
+])
+def test_a_file_name_is_shown_with_invisible_characters_escaped(client, shared_data, raw, shown):
+    frame = (shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg").read_bytes()
+    body, headers = _multipart([(b'form-data; name="files"; filename="' + raw + b'"', frame)])
+    assert client.post("/v1/images", content=body, headers=headers).json()["path"] == shown
+    body, headers = _multipart([(b'form-data; name="file"; filename="' + raw + b'"', frame)])
+    job = client.post("/v1/jobs", content=body, headers=headers).json()
+    assert job["name"] == shown and _job_result(client, job)["result"]["path"] == shown
+    body, headers = _multipart([(b'form-data; name="files"; filename="' + raw + b'"', b"not an image")])
+    assert _problem(client.post("/v1/images", content=body, headers=headers), 415)["detail"].startswith(shown + ": ")
+
+
+def test_a_server_side_name_is_shown_escaped_and_its_file_still_found(client, root):
+    (root / "clean" / "odd\u202egpj.jpg").write_bytes((root / "clean" / "frame.jpg").read_bytes())
+    try:
+        job = client.post("/v1/jobs", data={"path": "clean/odd\u202egpj.jpg"}).json()
+        assert job["name"] == "clean/odd\\u202egpj.jpg"
+        assert _job_result(client, job)["result"]["status"] == "ok"  # the file was found by its real name
+        batch = client.post("/v1/batches", json={"paths": ["clean"]}).json()
+        assert sorted(j["name"] for j in batch["jobs"]) == ["clean/frame.jpg", "clean/odd\\u202egpj.jpg"]
+    finally:
+        (root / "clean" / "odd\u202egpj.jpg").unlink()
+
+
+def test_a_text_log_line_escapes_bidi_and_other_invisible_characters(client):
+    log = _text_access_log(client, "%(message)s", "/v1/jobs/a%E2%80%AEb%E2%80%8Bc%C2%9B")  # U+202E, U+200B, the C1 CSI
+    assert log.startswith("GET /v1/jobs/a\\u202eb\\u200bc\\x9b 404 "), log
+    assert not any(c in log for c in "\u202e\u200b\x9b")

@@ -119,6 +119,56 @@ def test_a_job_whose_cancel_was_asked_before_a_crash_ends_cancelled(store):
     assert [j.id for j in store.callbacks_due(time.time())] == [job.id]
 
 
+# -- cancel and delete -----------------------------------------------------------
+
+
+def test_delete_forgets_a_job_and_its_upload_while_cancel_keeps_it(predictor, tmp_path, root, shared_data, monkeypatch):
+    """Before, DELETE only cancelled: the job read as present after it (a stateful client's "use after free")."""
+    loaded = threading.Event()
+    monkeypatch.setattr("unmask.service.lifespan.load_predictor", lambda settings: loaded.wait(30) and predictor)
+    frame = (shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg").read_bytes()
+    try:
+        with TestClient(create_app(Settings(data_dir=tmp_path / "data", allowed_root=root))) as c:  # no worker runs yet
+            kept, dropped = (c.post("/v1/jobs", files={"file": (f"{i}.jpg", frame)}).json()["id"] for i in range(2))
+            uploads = tmp_path / "data" / "uploads"
+            assert len(list(uploads.iterdir())) == 2
+            cancelled = c.post(f"/v1/jobs/{kept}/cancel")
+            assert cancelled.status_code == 202 and cancelled.json()["state"] == "cancelled"
+            assert c.get(f"/v1/jobs/{kept}").json()["state"] == "cancelled"
+            _problem(c.post(f"/v1/jobs/{kept}/cancel"), 409)
+            deleted = c.delete(f"/v1/jobs/{dropped}")
+            assert deleted.status_code == 204 and deleted.content == b""
+            for answer in (c.get(f"/v1/jobs/{dropped}"), c.delete(f"/v1/jobs/{dropped}"), c.post(f"/v1/jobs/{dropped}/cancel")):
+                _problem(answer, 404)
+            assert len(list(uploads.iterdir())) == 1  # the deleted job's upload is gone, the cancelled one's kept
+            assert c.delete(f"/v1/jobs/{kept}").status_code == 204  # an ended job can be deleted too
+            assert list(uploads.iterdir()) == [] and c.get("/v1/jobs").json()["jobs"] == []
+    finally:
+        loaded.set()
+
+
+def test_a_deleted_running_job_stops_at_its_next_frame(predictor, store, shared_data, monkeypatch):
+    ends = []
+    finish = store.finish
+    monkeypatch.setattr(store, "finish", lambda job_id, state, **fields: (ends.append((job_id, state)), finish(job_id, state, **fields)))
+    job = store.add("path", str(shared_data / "clips" / "ffpp_real_004.mp4"), "clip.mp4")
+    runner = JobRunner(store, predictor, poll_s=0.05)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while store.get(job.id).progress_done < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert store.delete(job.id).state == "running" and store.get(job.id) is None
+        while not ends:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        runner.stop()
+    assert ends == [(job.id, "cancelled")]  # stopped at a frame, not scored to the end
+    assert store.get(job.id) is None and store.list_jobs() == []
+
+
 # -- the queue limit -----------------------------------------------------------
 
 

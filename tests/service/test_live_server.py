@@ -82,10 +82,10 @@ def test_cancel_queued_and_running(server, shared_data):
         running = _submit(client, clip).json()["id"]
         queued = _submit(client, clip).json()["id"]
         wait_for(client, running, {"running"})
-        assert client.delete(f"/v1/jobs/{queued}").json()["state"] == "cancelled"
-        assert client.delete(f"/v1/jobs/{running}").json()["cancel_requested"] is True
+        assert client.post(f"/v1/jobs/{queued}/cancel").json()["state"] == "cancelled"
+        assert client.post(f"/v1/jobs/{running}/cancel").json()["cancel_requested"] is True
         assert wait_for(client, running, {"cancelled", "done"}, timeout=60)["state"] == "cancelled"
-        _problem(client.delete(f"/v1/jobs/{running}"), 409)
+        _problem(client.post(f"/v1/jobs/{running}/cancel"), 409)
         _problem(client.get("/v1/jobs/nope"), 404)
 
 

@@ -1,11 +1,22 @@
-"""Schemathesis against a live server (issue 12): >= 1,000 generated requests, no failure of its checks.
+"""Schemathesis against a live server: every check, stateful sequences included, and no failure.
 
-Every check runs (no server error, every status and media type documented,
-response schemas and headers, Allow on 405, auth not ignored, deleted
-resources gone ...) except two that do not fit content-sniffed uploads:
-``positive_data_acceptance`` (random bytes are a schema-valid "binary" but
-not an image: 415) and ``negative_data_rejection`` (form fields are coerced:
-``explain=1`` is true). The seed is fixed so a failure reproduces.
+``--checks all`` with its four phases (examples, coverage, fuzzing, and
+stateful sequences that follow the document's links: create a job, read it,
+cancel or delete it, read it again ...), over 1,000 generated requests, a
+fixed seed so a failure reproduces. One check is left out, as the API
+documentation says why: ``positive_data_acceptance`` expects every
+schema-valid request to succeed, but a schema-valid "binary" upload is
+random bytes, and the content sniff answers 415 (or 422) to anything that is
+not a real image or video. ``schemathesis.toml`` beside this file keeps the
+coverage phase off create_job, where schemathesis itself crashes (it says why).
+
+A nightly-size run (over 20,000 requests; about 10 minutes on 2 cores) is the
+same command with ``--max-examples 1600``, against a server started as the
+fixture below starts it::
+
+    st --config-file tests/service/schemathesis.toml run http://127.0.0.1:8000/openapi.json \\
+        -H "X-API-Key: $KEY" --checks all --exclude-checks positive_data_acceptance \\
+        --max-examples 1600 --workers 2 --report json --report-json-path st-report.json
 """
 
 from __future__ import annotations
@@ -22,8 +33,10 @@ from .live import LiveServer
 
 pytestmark = pytest.mark.slow
 ST = Path(sys.executable).with_name("st")
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 KEY = "schemathesis-key"
-EXCLUDED = "positive_data_acceptance,negative_data_rejection"
+EXCLUDED = "positive_data_acceptance"
+OPERATIONS = 13
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +54,18 @@ def test_schemathesis_finds_no_failure(server, tmp_path):
         pytest.skip("schemathesis is not installed (pip install -e '.[test]')")
     report = tmp_path / "report.json"
     proc = subprocess.run(
-        [str(ST), "run", f"{server.url}/openapi.json", "-H", f"X-API-Key: {KEY}", "--checks", "all", "--exclude-checks", EXCLUDED,
-         "--max-examples", "100", "--seed", "1", "--workers", "2", "--no-color", "--report", "json", "--report-json-path", str(report)],
+        [str(ST), "--config-file", str(CONFIG), "run", f"{server.url}/openapi.json", "-H", f"X-API-Key: {KEY}", "--checks", "all",
+         "--exclude-checks", EXCLUDED, "--max-examples", "100", "--seed", "1", "--workers", "2", "--no-color",
+         "--report", "json", "--report-json-path", str(report)],
         capture_output=True, text=True, timeout=600, cwd=tmp_path,  # its cache folder goes there
     )
     assert proc.returncode == 0, proc.stdout[-6000:]
     summary = json.loads(report.read_text())
     assert summary["test_cases"]["generated"] >= 1000, summary["test_cases"]
-    assert summary["test_cases"]["with_failures"] == 0 and summary["test_cases"]["errored"] == 0
-    assert summary["operations"]["tested"] == 12
-    assert " 500 " not in server.log_path.read_text()
+    assert summary["test_cases"]["with_failures"] == 0 and summary["test_cases"]["errored"] == 0 and not summary["errors"]
+    assert summary["operations"]["tested"] == OPERATIONS
+    assert {phase: result["status"] for phase, result in summary["phases"].items()} == dict.fromkeys(
+        ("examples", "coverage", "fuzzing", "stateful"), "success")
+    log = server.log_path.read_text()
+    assert " 500 " not in log
+    assert " 204 " in log  # jobs were deleted: the stateful "use after free" check had something to check

@@ -206,3 +206,19 @@ def test_a_second_file_chosen_during_the_first_replaces_it(browser, server, shar
     time.sleep(3)  # the clip's run, had it gone on, would have drawn by now
     assert browser.execute_script("return window.unmask.page.result")["path"] == image.name
     assert len(browser.find_elements(By.CSS_SELECTOR, "#tracks tbody tr")) == len(result["tracks"])
+
+
+def test_cancel_stops_the_job_and_the_job_stays_readable(browser, server, shared_data):
+    """Cancel asks POST /v1/jobs/{id}/cancel: the page says so, and the job reads as cancelled (DELETE forgets a job)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    By = _open(browser, server)
+    state = lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-state")  # noqa: E731
+    browser.find_element(By.ID, "file").send_keys(str(shared_data / CLIP))
+    WebDriverWait(browser, TIMEOUT_S, poll_frequency=0.2).until(lambda b: state(b) == "running")
+    job = browser.execute_script("return window.unmask.page.job")
+    browser.find_element(By.ID, "cancel").click()
+    WebDriverWait(browser, TIMEOUT_S, poll_frequency=0.2).until(lambda b: state(b) in ("cancelled", "done", "error"))
+    assert state(browser) == "cancelled" and browser.find_element(By.ID, "message").text == "Cancelled."
+    with server.client(headers={"X-API-Key": KEY}) as client:
+        assert client.get(f"/v1/jobs/{job}").json()["state"] == "cancelled"

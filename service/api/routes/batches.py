@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from ....model.media import kind_from_name
+from ....model.printable import printable
 from ....model.results import ErrorInfo, MediaResult
 from ...core.problems import Problem
 from ...jobs.store import QueueFull
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"])
 NDJSON = "application/x-ndjson"
 
 
-@router.post("", status_code=202, response_model=BatchPublic, responses=problems(400, 401, 403, 404, 413, 415, 422, 429, 503))
+@router.post("", status_code=202, response_model=BatchPublic, responses=problems(400, 401, 403, 404, 408, 413, 415, 422, 429, 503))
 def create_batch(batch: BatchRequest, request: Request, response: Response, settings: SettingsDep, store: StoreDep, runner: RunnerDep):
     """Queue every media file under the given server-side paths (files or folders), each file once.
 
@@ -52,8 +53,8 @@ def create_batch(batch: BatchRequest, request: Request, response: Response, sett
     batch_id = uuid.uuid4().hex
     root = settings.allowed_root.resolve()  # type: ignore[union-attr]
     try:
-        store.add_many("path", [(str(path), str(path.relative_to(root))) for path in files], batch_id=batch_id, options=options,
-                       max_queued=settings.max_queue)
+        names = [printable(str(path.relative_to(root))) for path in files]  # as records show them; the path itself is kept
+        store.add_many("path", list(zip(map(str, files), names)), batch_id=batch_id, options=options, max_queued=settings.max_queue)
     except QueueFull as exc:
         raise queue_full(exc.queued, exc.limit) from exc
     runner.notify()

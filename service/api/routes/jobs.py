@@ -1,13 +1,21 @@
-"""Asynchronous jobs: submit a file (upload or server-side path), list, poll, cancel; optional webhook."""
+"""Asynchronous jobs: submit a file (upload or server-side path), list, poll, cancel, delete; optional webhook.
+
+Cancel (``POST /v1/jobs/{id}/cancel``) stops a job and keeps it, cancelled,
+for its client to read; delete (``DELETE /v1/jobs/{id}``) forgets it, as
+HTTP's DELETE means: a read after it is 404, which clients, caches and
+stateful fuzzers rely on.
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 from typing import Optional
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 
+from ....model.printable import printable
 from ...core.problems import Problem
 from ...jobs.store import JobState, QueueFull
 from ..checks import check_decodable, check_file
@@ -21,17 +29,8 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 FINAL: tuple[JobState, ...] = ("done", "failed", "cancelled")
 
 
-async def _one_part_each(request: Request) -> None:
-    """Two ``file`` (or ``path``) parts would lose one silently: refuse them."""
-    if request.headers.get("content-type", "").startswith("multipart/"):
-        form = await request.form()  # parsed once already for the route's fields: this is the cached form
-        if len(form.getlist("file")) > 1 or len(form.getlist("path")) > 1:
-            raise Problem(422, "Invalid request", "send one `file` or `path` part: one job per file (POST /v1/batches for many "
-                          "server-side files)", "invalid-request")
-
-
-@router.post("", status_code=202, response_model=JobPublic, dependencies=[Depends(_one_part_each)],
-             responses={**example(202, JOB_QUEUED), **problems(400, 401, 403, 404, 413, 415, 422, 429, 503, 507)})
+@router.post("", status_code=202, response_model=JobPublic,
+             responses={**example(202, JOB_QUEUED), **problems(400, 401, 403, 404, 408, 413, 415, 422, 429, 503, 507)})
 def create_job(
     request: Request,
     response: Response,
@@ -42,7 +41,7 @@ def create_job(
     file: Optional[UploadFile] = File(None, description="an image or video to score (send this or `path`)"),
     path: Optional[str] = Form(None, min_length=1, max_length=MAX_PATH_CHARS, pattern=NO_NUL,
                                description="or a server-side file under the allowed root (send this or `file`)"),
-    callback_url: Optional[str] = Form(None, max_length=2048, description="POST the job here when it ends, signed (X-Unmask-Signature); "
+    callback_url: Optional[str] = Form(None, min_length=1, max_length=2048, description="POST the job here when it ends, signed (X-Unmask-Signature); "
                                        "the host must be in the server's callback allow-list"),
 ):
     """Queue one image or video; answers 202 at once with the job's id and URL.
@@ -88,7 +87,7 @@ def create_job(
         checked = check_file(resolved, path, settings, options, settings.max_video_seconds)
         with check_slots:
             check_decodable(checked, settings.max_pixels)
-        job = _queue(store, settings.max_queue, "path", str(resolved), path, options, callback_url)
+        job = _queue(store, settings.max_queue, "path", str(resolved), printable(path), options, callback_url)
     runner.notify()
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobPublic.of(job)
@@ -115,9 +114,9 @@ def get_job(job_id: str, store: StoreDep):
     return JobPublic.of(_job(store, job_id))
 
 
-@router.delete("/{job_id}", status_code=202, response_model=JobPublic, responses=problems(401, 404, 409))
+@router.post("/{job_id}/cancel", status_code=202, response_model=JobPublic, responses=problems(401, 404, 409))
 def cancel_job(job_id: str, store: StoreDep, request: Request):
-    """Cancel: a queued job at once, a running one at its next frame. 409 once it has ended."""
+    """Cancel: a queued job at once, a running one at its next frame; it stays readable, cancelled. 409 once it has ended."""
     job = _job(store, job_id)
     if job.state in FINAL:
         raise Problem(409, "Conflict", f"job {job_id} has already ended ({job.state})", "job-ended")
@@ -126,6 +125,18 @@ def cancel_job(job_id: str, store: StoreDep, request: Request):
     if request.app.state.callbacks is not None:
         request.app.state.callbacks.notify()
     return JobPublic.of(job)
+
+
+@router.delete("/{job_id}", status_code=204, response_class=Response, responses={204: {"description": "Deleted"}, **problems(401, 404)})
+def delete_job(job_id: str, store: StoreDep) -> Response:
+    """Delete: the job is forgotten at once (a running one stops at its next frame) with its record, its upload and any
+    webhook not yet sent; reading it is then 404. Cancel instead to keep its record."""
+    job = store.delete(job_id)
+    if job is None:
+        raise Problem(404, "Not found", f"no job {job_id[:64]}", "not-found")
+    if job.source == "upload" and job.path:
+        Path(job.path).unlink(missing_ok=True)  # a worker scoring it keeps its open file until it stops
+    return Response(status_code=204)
 
 
 def _job(store, job_id: str):

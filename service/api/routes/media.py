@@ -25,7 +25,7 @@ from ..uploads import saved_uploads
 router = APIRouter(prefix="/v1", tags=["scoring"], dependencies=[Depends(sync_slot)])
 TO_JOBS = "; send larger files to POST /v1/jobs"
 Records = Union[MediaResult, list[MediaResult]]
-SYNC_PROBLEMS = problems(400, 401, 413, 415, 422, 503, 507)
+SYNC_PROBLEMS = problems(400, 401, 408, 413, 415, 422, 503, 507)
 
 
 @router.post("/images", response_model=Records, responses={**example(200, IMAGE_RECORD), **SYNC_PROBLEMS})

@@ -1,4 +1,6 @@
 /* The unmask page: upload -> POST /v1/jobs (explain=true) -> poll GET /v1/jobs/{id} -> draw the record.
+ * Cancel asks POST /v1/jobs/{id}/cancel (the job ends cancelled, as the page then says); a job the
+ * page no longer wants (another file chosen) is deleted.
  *
  * Plain browser JavaScript, no framework and no build step. The frames are drawn from the
  * user's own file: an <img> for images, the browser's <video> seeked to each sampled frame for
@@ -618,7 +620,7 @@ function init() {
     }
     if (!page.job) return;
     try {
-      await api(`/v1/jobs/${encodeURIComponent(page.job)}`, { method: "DELETE" });
+      await api(`/v1/jobs/${encodeURIComponent(page.job)}/cancel`, { method: "POST" });
       showProgress("Cancelling…", 0, 0);
     } catch (err) {
       showMessage(err.message);
