@@ -56,7 +56,8 @@ def create_batch(batch: BatchRequest, request: Request, response: Response, sett
                        max_queued=settings.max_queue)
     except QueueFull as exc:
         raise queue_full(exc.queued, exc.limit) from exc
-    runner.notify()
+    if runner is not None:
+        runner.notify()
     response.headers["Location"] = f"/v1/batches/{batch_id}"
     return _public(batch_id, store)
 
