@@ -177,8 +177,8 @@ def cmd_serve(args) -> int:
 
     settings = _service_settings(args, host=args.host, port=args.port, allowed_root=args.allowed_root, worker=args.worker)
     configure_logging(settings.log_format, logging.WARNING if args.quiet else logging.INFO)
-    read_info(resolve_checkpoint(settings.model))  # a wrong name or path stops here (the weights load in the background)
-    _open_store(settings).close()  # so does a database that cannot be used (the app opens its own)
+    _open_store(settings).close()  # a database that cannot be used stops here (the app opens its own) ...
+    read_info(resolve_checkpoint(settings.model))  # ... and so does a wrong model name or path (the weights load in the background)
     _check_can_listen(settings.host, settings.port)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
     return 0
@@ -196,12 +196,12 @@ def cmd_worker(args) -> int:
 
     settings = _service_settings(args, job_workers=args.concurrency)
     configure_logging(settings.log_format, logging.WARNING if args.quiet else logging.INFO)
-    read_info(resolve_checkpoint(settings.model))
+    store = _open_store(settings)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    store = _open_store(settings)
     try:
+        read_info(resolve_checkpoint(settings.model))
         if args.metrics_port is not None:
             from prometheus_client import start_http_server
 
