@@ -74,13 +74,15 @@ class _Hook(BaseHTTPRequestHandler):
 class Worker:
     """One `unmask worker` process."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.env, self.log_path = env, log_path
+    def __init__(self, env: dict[str, str], log_path: Path, metrics_port: int | None = None) -> None:
+        self.env, self.log_path, self.metrics_port = env, log_path, metrics_port
         self.proc: subprocess.Popen | None = None
 
     def launch(self) -> "Worker":
+        metrics = ["--metrics-port", str(self.metrics_port)] if self.metrics_port else []
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen([UNMASK, "worker", "--concurrency", "2"], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen([UNMASK, "worker", "--concurrency", "2", *metrics], env=self.env, stdout=log,
+                                         stderr=subprocess.STDOUT)
         return self
 
     def ready(self) -> bool:
@@ -125,6 +127,10 @@ class LeaseWatch(threading.Thread):
             self.overdue = max(self.overdue, row["overdue"] or 0.0)
 
 
+def log_lines(worker: Worker, text: str) -> list[str]:
+    return [line for line in worker.log_path.read_text().splitlines() if text in line]
+
+
 def _wait(condition, timeout: float, what: str) -> float:
     start = time.monotonic()
     while not condition():
@@ -159,7 +165,8 @@ def test_two_api_replicas_and_two_workers_lose_and_double_no_job_when_one_is_kil
     worker_env = dict(os.environ, HF_HUB_OFFLINE="1", UNMASK_HOST="127.0.0.1", **env)
     apis = [LiveServer({**env, **callbacks, "UNMASK_DATA_DIR": str(tmp_path / f"api{i}")}, tmp_path / f"api{i}.log",
                        args=("serve", "--no-worker")) for i in range(2)]
-    workers = [Worker({**worker_env, "UNMASK_DATA_DIR": str(tmp_path / f"worker{i}")}, tmp_path / f"worker{i}.log") for i in range(3)]
+    workers = [Worker({**worker_env, "UNMASK_DATA_DIR": str(tmp_path / f"worker{i}")}, tmp_path / f"worker{i}.log",
+                      metrics_port=free_port() if i == 2 else None) for i in range(3)]
     watch = LeaseWatch(store)
     try:
         for api in apis:
@@ -203,6 +210,9 @@ def test_two_api_replicas_and_two_workers_lose_and_double_no_job_when_one_is_kil
         _wait(lambda: store.count("done") == JOBS, 180, "every job done")
         _wait(lambda: len(receiver.deliveries) >= JOBS, 60, "every webhook delivered")
         time.sleep(2 * LEASE_S)  # a late duplicate would arrive now
+        metrics = httpx.get(f"http://127.0.0.1:{workers[2].metrics_port}/metrics", timeout=10).text  # a worker's only HTTP
+        scored = sum(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("unmask_files_scored_total{"))
+        assert 'unmask_model_info{architecture="lite0"' in metrics and scored == len(log_lines(workers[2], " done: "))
     finally:
         watch.done.set()
         for process in [*apis, *workers]:
