@@ -190,6 +190,7 @@ def cmd_worker(args) -> int:
     import threading
 
     from ..model.checkpoint import read_info, resolve_checkpoint
+    from ..service.core import prometheus
     from ..service.core.middleware import configure_logging
     from ..service.jobs.background import JobThreads
     from ..service.lifespan import load_predictor
@@ -205,10 +206,9 @@ def cmd_worker(args) -> int:
         if args.metrics_port is not None:
             from prometheus_client import start_http_server
 
-            from ..service.core.prometheus import REGISTRY
-
-            start_http_server(args.metrics_port, addr=settings.host, registry=REGISTRY)
+            start_http_server(args.metrics_port, addr=settings.host, registry=prometheus.REGISTRY)
         predictor = load_predictor(settings)  # once, shared by the job threads
+        prometheus.record_model(predictor.model_ref)
         jobs = JobThreads(settings, store, worker=True)
         jobs.start()
         if not stop.is_set():

@@ -77,8 +77,7 @@ def _load(app: FastAPI, settings: Settings) -> None:
 
 
 def _ready(app: FastAPI, predictor: Predictor) -> None:
-    ref = predictor.model_ref
-    prometheus.MODEL.info({"name": ref.name, "version": ref.version, "architecture": ref.architecture})
+    prometheus.record_model(predictor.model_ref)
     app.state.predictor = predictor
     if app.state.runner is not None:
         app.state.runner.start(predictor)
