@@ -136,7 +136,7 @@ def _wait(condition, timeout: float, what: str) -> float:
     start = time.monotonic()
     while not condition():
         assert time.monotonic() - start < timeout, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.1)
+        time.sleep(0.02)  # a worker ends a job in milliseconds here: the signals must land while jobs are left
     return time.monotonic() - start
 
 
