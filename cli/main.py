@@ -1,7 +1,9 @@
-"""The ``unmask`` command line: serve, score, extract, export, train, eval.
+"""The ``unmask`` command line: serve, worker, score, extract, export, train, eval.
 
 Examples:
     unmask serve                                  # http://127.0.0.1:8000, default model
+    unmask serve --no-worker --database-url postgresql://...  # an API replica
+    unmask worker --database-url postgresql://... # scores the jobs API replicas queue
     unmask score photo.jpg clip.mp4 folder/       # a table on a terminal, JSON lines when piped
     unmask score folder/ --out results.jsonl      # one JSON record per line; a rerun resumes
     unmask extract clips/ --out faces/ --frames 16 # face crops + manifest.csv
@@ -70,9 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(serve)
     serve.add_argument("--host", default=None, help="default 127.0.0.1 (UNMASK_HOST)")
     serve.add_argument("--port", type=int, default=None, help="default 8000 (UNMASK_PORT)")
-    serve.add_argument("--data-dir", type=Path, default=None, help="jobs.db and kept uploads (UNMASK_DATA_DIR)")
+    _job_store_args(serve)
     serve.add_argument("--allowed-root", type=Path, default=None, help="server-side paths for jobs/batches (UNMASK_ALLOWED_ROOT)")
+    serve.add_argument("--no-worker", dest="worker", action="store_false", default=None,
+                       help="an API replica: queue jobs and answer, and leave scoring jobs to `unmask worker` (UNMASK_WORKER=false)")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="score queued jobs without HTTP, beside API replicas (serve --no-worker)")
+    _model_args(worker)
+    _job_store_args(worker)
+    worker.add_argument("--concurrency", type=_at_least_one, default=None, help="jobs scored at once, one model (UNMASK_JOB_WORKERS, default 1)")
+    worker.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus /metrics on this port (on UNMASK_HOST); default: none")
+    worker.set_defaults(func=cmd_worker)
 
     keygen = sub.add_parser("keygen", help="make an API key and the digest to put in UNMASK_API_KEYS")
     keygen.set_defaults(func=cmd_keygen)
@@ -119,6 +130,14 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto", help="auto: ONNX Runtime on CPU, PyTorch on CUDA")
 
 
+def _job_store_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, default=None, help="jobs.db and kept uploads (UNMASK_DATA_DIR)")
+    p.add_argument("--database-url", default=None, help="the job store, shared by API replicas and workers: sqlite:///PATH or "
+                   "postgresql://USER:PASSWORD@HOST:PORT/DB (UNMASK_DATABASE_URL; default DATA_DIR/jobs.db)")
+    p.add_argument("--media-dir", type=Path, default=None, help="uploaded job files, shared by API replicas and workers "
+                   "(UNMASK_MEDIA_DIR; default DATA_DIR/uploads)")
+
+
 def scoring_config(args, **fields) -> ScoringConfig:
     """The ScoringConfig of the command line's model options (and ``fields``); bad values are usage errors."""
     if args.device == "cuda":
@@ -151,16 +170,69 @@ def _raise(exc: Exception):
 
 def cmd_serve(args) -> int:
     import uvicorn
-    from pydantic import ValidationError
 
     from ..model.checkpoint import read_info, resolve_checkpoint
-    from ..service.core.config import Settings
     from ..service.core.middleware import configure_logging
-    from ..service.core.problems import describe_errors
     from ..service.main import create_app
 
-    flags = {"model": args.model, "device": args.device, "host": args.host, "port": args.port,
-             "data_dir": args.data_dir, "allowed_root": args.allowed_root}
+    settings = _service_settings(args, host=args.host, port=args.port, allowed_root=args.allowed_root, worker=args.worker)
+    configure_logging(settings.log_format, logging.WARNING if args.quiet else logging.INFO)
+    _open_store(settings).close()  # a database that cannot be used stops here (the app opens its own) ...
+    read_info(resolve_checkpoint(settings.model))  # ... and so does a wrong model name or path (the weights load in the background)
+    _check_can_listen(settings.host, settings.port)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+    return 0
+
+
+def cmd_worker(args) -> int:
+    """Score queued jobs until SIGTERM or Ctrl-C, which hand the running jobs back to the queue (not counted as attempts)."""
+    import signal
+    import threading
+
+    from ..model.checkpoint import read_info, resolve_checkpoint
+    from ..service.core import prometheus
+    from ..service.core.middleware import configure_logging
+    from ..service.jobs.background import JobThreads
+    from ..service.lifespan import load_predictor
+
+    settings = _service_settings(args, job_workers=args.concurrency)
+    configure_logging(settings.log_format, logging.WARNING if args.quiet else logging.INFO)
+    store = _open_store(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        read_info(resolve_checkpoint(settings.model))
+        if args.metrics_port is not None:
+            from prometheus_client import start_http_server
+
+            start_http_server(args.metrics_port, addr=settings.host, registry=prometheus.REGISTRY)
+        predictor = load_predictor(settings)  # once, shared by the job threads
+        prometheus.record_model(predictor.model_ref)
+        jobs = JobThreads(settings, store, worker=True)
+        jobs.start()
+        if not stop.is_set():
+            assert jobs.runner is not None
+            jobs.runner.start(predictor)
+            log.info("worker %s: %d job threads", store.worker_id, settings.job_workers)
+        while not stop.wait(1.0):
+            pass
+        log.info("worker %s stopping: running jobs go back to the queue", store.worker_id)
+        jobs.stop()
+    finally:
+        store.close()
+    return 0
+
+
+def _service_settings(args, **flags):
+    """The service's Settings: environment, then the command line's flags; a bad one is a usage error (one line)."""
+    from pydantic import ValidationError
+
+    from ..service.core.config import Settings
+    from ..service.core.problems import describe_errors
+
+    flags |= {"model": args.model, "device": args.device, "data_dir": args.data_dir, "database_url": args.database_url,
+              "media_dir": args.media_dir}
     overrides = {k: v for k, v in flags.items() if v is not None}
     if args.backend != "auto":
         overrides["backend"] = args.backend
@@ -171,11 +243,17 @@ def cmd_serve(args) -> int:
     problem = settings.environment_problem()
     if problem:
         raise UsageError(f"bad setting: {problem}")
-    configure_logging(settings.log_format, logging.WARNING if args.quiet else logging.INFO)
-    read_info(resolve_checkpoint(settings.model))  # a wrong name or path stops here (the weights load in the background)
-    _check_can_listen(settings.host, settings.port)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
-    return 0
+    return settings
+
+
+def _open_store(settings):
+    """The job store the settings name; an unreachable database or a wrong password is a usage error (one line)."""
+    from ..service.jobs.store import StoreError, open_store
+
+    try:
+        return open_store(settings.database, settings.job_lease_s)
+    except StoreError as exc:
+        raise UsageError(f"bad setting: database_url: {exc}") from None
 
 
 def _check_can_listen(host: str, port: int) -> None:

@@ -1,15 +1,16 @@
 """Start-up and shut-down of the service.
 
 Start-up, before the port opens (fast): remove what killed processes left
-(spool folders, half-received job uploads), open the job store and re-queue
-what a crashed process left running, start the webhook sender. The model
-then loads on a thread while the server already answers: ``/healthz`` is
-200 at once, ``/readyz`` and the scoring routes answer 503 (Retry-After)
-until it is loaded, and jobs can be queued meanwhile; the job workers start
-once it is loaded.
+(spool folders, half-received job uploads), open the job store (applying
+its migrations) and re-queue what a crashed process of this host left
+running, start the lease keeper and the webhook sender. The model then
+loads on a thread while the server already answers: ``/healthz`` is 200 at
+once, ``/readyz`` and the scoring routes answer 503 (Retry-After) until it
+is loaded, and jobs can be queued meanwhile; the job workers start once it
+is loaded (none with ``worker = false``: an API replica).
 
 Shut-down (SIGTERM): stop the workers (a running job goes back to the
-queue without counting an attempt), the sender, then the store.
+queue without counting an attempt), the sender, the keeper, then the store.
 """
 
 from __future__ import annotations
@@ -23,13 +24,11 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from ..model.predictor import Predictor
-from .api.schemas import JobPublic
 from .api.uploads import PART_PREFIX, SPOOL_PREFIX, remove_leftovers
 from .core import prometheus
 from .core.config import Settings
-from .jobs.callbacks import CallbackPolicy, CallbackSender
-from .jobs.store import JobStore
-from .jobs.worker import JobRunner
+from .jobs.background import JobThreads
+from .jobs.store import open_store
 
 log = logging.getLogger(__name__)
 JOB_CHECKS = 2  # job submissions decoding a file to check it at once (the others wait): bounds their memory
@@ -49,20 +48,12 @@ def load_predictor(settings: Settings) -> Predictor:
 async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
     remove_leftovers(settings.tmp_dir or Path(tempfile.gettempdir()), SPOOL_PREFIX)
-    remove_leftovers(settings.data_dir / "uploads", PART_PREFIX)
-    store = JobStore(settings.data_dir / "jobs.db")
-    requeued, failed = store.recover(settings.job_max_attempts)
-    if requeued or failed:
-        log.info("job store: %d interrupted jobs re-queued, %d failed after %d attempts", requeued, failed, settings.job_max_attempts)
-    app.state.callback_policy = policy = CallbackPolicy(settings.callback_hosts)
-    sender = None
-    if policy.enabled:
-        sender = CallbackSender(store, policy, settings.callback_secret or "", _render, attempts=settings.callback_attempts,
-                                backoff_s=settings.callback_backoff_s, timeout_s=settings.callback_timeout_s)
-        sender.start()
-    runner = JobRunner(store, None, settings.job_workers, settings.job_timeout_s, settings.job_retention_s,
-                       on_end=sender.notify if sender else None)
-    app.state.store, app.state.runner, app.state.callbacks = store, runner, sender
+    remove_leftovers(settings.uploads_dir, PART_PREFIX)
+    store = open_store(settings.database, settings.job_lease_s)
+    jobs = JobThreads(settings, store, worker=settings.worker)
+    jobs.start()
+    app.state.callback_policy = jobs.policy
+    app.state.store, app.state.runner, app.state.callbacks = store, jobs.runner, jobs.sender
     app.state.check_slots = threading.BoundedSemaphore(JOB_CHECKS)
     if app.state.predictor is not None:
         _ready(app, app.state.predictor)
@@ -71,9 +62,7 @@ async def lifespan(app: FastAPI):
     try:
         yield
     finally:
-        runner.stop()
-        if sender is not None:
-            sender.stop()
+        jobs.stop()
         store.close()
 
 
@@ -88,12 +77,7 @@ def _load(app: FastAPI, settings: Settings) -> None:
 
 
 def _ready(app: FastAPI, predictor: Predictor) -> None:
-    ref = predictor.model_ref
-    prometheus.MODEL.info({"name": ref.name, "version": ref.version, "architecture": ref.architecture})
+    prometheus.record_model(predictor.model_ref)
     app.state.predictor = predictor
-    app.state.runner.start(predictor)
-
-
-def _render(job) -> bytes:
-    """A webhook's body: the job as ``GET /v1/jobs/{id}`` shows it."""
-    return JobPublic.of(job).model_dump_json().encode()
+    if app.state.runner is not None:
+        app.state.runner.start(predictor)

@@ -101,7 +101,8 @@ def get_store(request: Request) -> JobStore:
     return request.app.state.store
 
 
-def get_runner(request: Request) -> JobRunner:
+def get_runner(request: Request) -> JobRunner | None:
+    """This process's job runner; None in an API replica (``worker = false``)."""
     return request.app.state.runner
 
 
@@ -134,4 +135,4 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 OptionsDep = Annotated[dict, Depends(scoring_options)]
 PredictorDep = Annotated[Predictor, Depends(get_predictor)]
 StoreDep = Annotated[JobStore, Depends(get_store)]
-RunnerDep = Annotated[JobRunner, Depends(get_runner)]
+RunnerDep = Annotated[Optional[JobRunner], Depends(get_runner)]

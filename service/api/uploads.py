@@ -1,9 +1,10 @@
 """Uploads to disk in chunks, with a size limit, and a content sniff.
 
 Files being written carry the writing process's id in their name
-(``unmask-PID-*`` spool folders, ``part-PID-*`` job uploads), so a process
-starting later removes what a killed one left (``remove_leftovers``)
-without touching a live process's files.
+(``unmask-PID-*`` spool folders, ``part-HOST-PID-*`` job uploads), so a
+process starting later removes what a killed one left (``remove_leftovers``)
+without touching a live process's files. Job uploads name the host too: the
+media folder may be a volume that processes of other hosts write into.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from ...model.media import sniff
 from ...model.printable import printable
 from ...model.results import MediaKind
 from ..core.problems import Problem, media_problem
+from ..core.processes import HOST_TAG, process_alive
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 SPOOL_PREFIX = "unmask-"  # synchronous uploads: one folder per request under tmp_dir
-PART_PREFIX = "part-"  # a job upload being received, under data_dir/uploads
+PART_PREFIX = f"part-{HOST_TAG}-"  # a job upload being received, in the media folder
 
 
 def owned_name(prefix: str) -> str:
@@ -41,7 +43,7 @@ def remove_leftovers(folder: Path, prefix: str) -> int:
     removed = 0
     for entry in folder.glob(prefix + "*") if folder.is_dir() else []:
         pid = entry.name[len(prefix):].split("-", 1)[0]
-        if not pid.isdigit() or _alive(int(pid)):
+        if not pid.isdigit() or process_alive(int(pid)):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
@@ -51,18 +53,6 @@ def remove_leftovers(folder: Path, prefix: str) -> int:
     if removed:
         log.info("removed %d leftovers of stopped processes in %s", removed, folder)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
 
 
 def save_upload(upload: UploadFile, dest: Path, max_bytes: int, pointer: str = "") -> tuple[str, MediaKind]:

@@ -68,8 +68,15 @@ class Settings(BaseSettings):
                                         "body_idle_timeout_s of grace, is refused (0: no floor)")
 
     # jobs
-    data_dir: Path = Field(default_factory=_default_data_dir, description="jobs.db and kept uploads")
+    data_dir: Path = Field(default_factory=_default_data_dir, description="jobs.db and kept uploads (unless database_url and media_dir say otherwise)")
+    database_url: Optional[str] = Field(None, description="the job store: sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB "
+                                        "(shared by API replicas and workers); None: data_dir/jobs.db")
+    media_dir: Optional[Path] = Field(None, description="uploaded job files, a folder every API replica and worker mounts at the "
+                                      "same path; None: data_dir/uploads")
+    worker: bool = Field(True, description="score queued jobs in this process (false: an API replica; `unmask worker` scores)")
     job_workers: int = Field(1, ge=1, description="jobs scored at once")
+    job_lease_s: float = Field(30.0, gt=0, description="a running job whose process has not renewed its claim for this long is "
+                               "re-queued (attempt counted) by any live process")
     max_queue: int = Field(10_000, ge=1, description="queued jobs; past this POST /v1/jobs and /v1/batches answer 429 (a batch "
                            "larger than this, 413)")
     max_batch_files: int = Field(10_000, ge=1, description="files in one POST /v1/batches")
@@ -94,6 +101,14 @@ class Settings(BaseSettings):
     def _split(cls, value):
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        scheme = value.split(":", 1)[0].lower() if value else None
+        if value is not None and (":" not in value or scheme not in ("sqlite", "postgresql", "postgres")):
+            raise ValueError(f"unsupported scheme {scheme!r}: use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB")
         return value
 
     @field_validator("api_keys")
@@ -138,7 +153,12 @@ class Settings(BaseSettings):
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             return f"data_dir: cannot create {self.data_dir}: {exc.strerror or exc}"
-        folders = {"data_dir": self.data_dir, "tmp_dir": self.tmp_dir}
+        if self.media_dir is not None:
+            try:
+                self.media_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                return f"media_dir: cannot create {self.media_dir}: {exc.strerror or exc}"
+        folders = {"data_dir": self.data_dir, "tmp_dir": self.tmp_dir, "media_dir": self.media_dir}
         for name, folder in folders.items():
             if folder is not None and not (folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)):
                 return f"{name}: {folder} is not a folder this process can write to"
@@ -152,6 +172,16 @@ class Settings(BaseSettings):
                              backend=self.backend, device=self.device, max_pixels=self.max_pixels,
                              max_duration=self.max_video_seconds, detect_every=self.detect_every,
                              region_min_face=self.region_min_face, decode_ahead=self.decode_ahead)
+
+    @property
+    def database(self) -> str:
+        """The job store's URL: ``database_url``, or the SQLite file in ``data_dir``."""
+        return self.database_url or f"sqlite:///{self.data_dir.absolute() / 'jobs.db'}"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where job uploads are kept: ``media_dir``, or ``data_dir/uploads``."""
+        return self.media_dir if self.media_dir is not None else self.data_dir / "uploads"
 
     @property
     def max_upload_bytes(self) -> int:

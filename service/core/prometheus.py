@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
-from ...model.results import MediaResult
+from ...model.results import MediaResult, ModelRef
 
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter("unmask_requests_total", "HTTP requests", ["method", "route", "status"], registry=REGISTRY)
@@ -16,6 +16,10 @@ FILES = Counter("unmask_files_scored_total", "Files scored, by status", ["media"
 FACES = Counter("unmask_faces_scored_total", "Faces classified", registry=REGISTRY)
 QUEUE = Gauge("unmask_jobs", "Jobs by state", ["state"], registry=REGISTRY)
 MODEL = Info("unmask_model", "The loaded model", registry=REGISTRY)
+
+
+def record_model(ref: ModelRef) -> None:
+    MODEL.info({"name": ref.name, "version": ref.version, "architecture": ref.architecture})
 
 
 def record_result(result: MediaResult) -> None:

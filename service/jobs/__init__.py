@@ -1,1 +1,1 @@
-"""Asynchronous jobs: a SQLite store and the worker that runs them."""
+"""Asynchronous jobs: the store (SQLite or PostgreSQL), the workers that run them, leases and webhooks."""

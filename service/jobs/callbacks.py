@@ -11,6 +11,10 @@
   error, after ``backoff_s * 2**(n-1)`` seconds, at most ``attempts`` tries;
   the state (pending, delivered, failed), tries, last status and last error
   are on the job. Deliveries live in the job store, so a restart resumes them.
+- Once per try, whichever process sends it: every process may run a sender
+  (API replicas and workers), and a sender claims a due delivery in the store
+  before it posts it. Only a process that dies between its POST and
+  recording it leaves the try to be made again (at-least-once there).
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import ipaddress
 import logging
 import socket
 import threading
-import time
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -133,19 +136,28 @@ class CallbackSender:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
+    @property
+    def hold_s(self) -> float:
+        """How long a claimed delivery is this sender's: past one try's longest (resolving, then posting)."""
+        return 2 * self.timeout_s + 30
+
     def _loop(self) -> None:
         with httpx.Client(follow_redirects=False, timeout=self.timeout_s) as client:
             while not self._stop.is_set():
-                for job in self.store.callbacks_due(time.time()):
-                    if self._stop.is_set():
-                        return
-                    try:
-                        self.deliver(client, job)
-                    except Exception as exc:  # one broken delivery must not stop the others
-                        log.exception("job %s: callback failed unexpectedly", job.id)
-                        self.store.callback_tried(job.id, "failed", None, f"internal error: {type(exc).__name__}", None)
+                try:
+                    self._deliver_due(client)
+                except Exception:  # the database went away for a moment: the next round tries again
+                    log.exception("callbacks: cannot read the due deliveries")
                 self._wake.wait(self.poll_s)
                 self._wake.clear()
+
+    def _deliver_due(self, client: httpx.Client) -> None:
+        while not self._stop.is_set() and (job := self.store.claim_callback(self.hold_s)) is not None:
+            try:
+                self.deliver(client, job)
+            except Exception as exc:  # one broken delivery must not stop the others
+                log.exception("job %s: callback failed unexpectedly", job.id)
+                self.store.callback_tried(job.id, "failed", None, f"internal error: {type(exc).__name__}", None)
 
     def deliver(self, client: httpx.Client, job: Job) -> None:
         """One try for ``job``'s callback; record its outcome and, on failure, the next try's time."""
@@ -169,5 +181,5 @@ class CallbackSender:
             log.warning("job %s: callback to %s failed after %d tries: %s", job.id, url, attempt, error)
         else:
             delay = self.backoff_s * 2 ** (attempt - 1)
-            self.store.callback_tried(job.id, "pending", status, error, time.time() + delay)
+            self.store.callback_tried(job.id, "pending", status, error, delay)
             log.info("job %s: callback to %s failed (%s); retry in %.1f s", job.id, url, error, delay)

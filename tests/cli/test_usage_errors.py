@@ -104,3 +104,18 @@ def test_ctrl_c_before_the_command_runs_is_exit_130_without_a_traceback(monkeypa
 
     monkeypatch.setattr("unmask.cli.main.build_parser", interrupted)
     assert main(["score", "x.jpg"]) == 130
+
+
+def test_a_job_database_or_media_dir_that_cannot_be_used_stops_serve_and_worker_at_once_with_one_line(postgres_server, tmp_path):
+    """Each case once, on serve or worker (both check through the same code, before the model loads)."""
+    from tests.service.live import free_port
+
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert "unsupported scheme 'mysql'" in _one_line_error(["serve", *data, "--database-url", "mysql://u:p@127.0.0.1/jobs"])
+    unreachable = _one_line_error(["serve", *data, "--database-url", postgres_server.url(port=free_port())])
+    assert "database_url: cannot connect to unmask@127.0.0.1:" in unreachable and "refused" in unreachable.lower()
+    wrong = _one_line_error(["worker", *data], env={"UNMASK_DATABASE_URL": postgres_server.url(password="wrong-password")})
+    assert "password authentication failed" in wrong and "wrong-password" not in wrong
+    assert "media_dir: cannot create /proc/nope" in _one_line_error(["serve", *data, "--media-dir", "/proc/nope"])
+    (tmp_path / "file").write_text("")
+    assert "media_dir: cannot create" in _one_line_error(["worker", *data, "--media-dir", str(tmp_path / "file")])

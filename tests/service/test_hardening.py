@@ -15,9 +15,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from unmask.model.config import ScoringConfig
 from unmask.model.predictor import Predictor
+from unmask.service.api.uploads import PART_PREFIX
 from unmask.service.core import prometheus
 from unmask.service.core.config import Settings
-from unmask.service.jobs.store import JobStore
+from unmask.service.jobs.store import open_store
 from unmask.service.jobs.worker import JobRunner
 from unmask.service.main import create_app
 
@@ -319,15 +320,17 @@ def test_leftovers_of_killed_processes_are_removed_at_start(predictor, tmp_path)
     (spool / f"unmask-{dead}-abc").mkdir()
     (spool / f"unmask-{dead}-abc" / "0").write_bytes(b"x")
     (spool / f"unmask-{os.getpid()}-live").mkdir()  # a live process's request
-    (uploads / f"part-{dead}-0c6f").write_bytes(b"x")
+    (uploads / f"{PART_PREFIX}{dead}-0c6f").write_bytes(b"x")
+    other_host = uploads / f"part-00000000-{dead}-0c6f"  # another host's upload in a shared media folder: its pid means nothing here
+    other_host.write_bytes(b"x")
     with TestClient(_app(predictor, tmp_path)):
         pass
     assert sorted(p.name for p in spool.iterdir()) == [f"unmask-{os.getpid()}-live"]
-    assert list(uploads.iterdir()) == []
+    assert list(uploads.iterdir()) == [other_host]
 
 
 def test_a_clean_shutdown_re_queues_the_running_job_without_an_attempt(predictor, tmp_path, shared_data):
-    store = JobStore(tmp_path / "jobs.db")
+    store = open_store(f"sqlite:///{tmp_path / 'jobs.db'}")
     job = store.add("path", str(shared_data / "clips" / "ffpp_real_004.mp4"), "clip.mp4")
     runner = JobRunner(store, predictor, poll_s=0.05)
     runner.start()

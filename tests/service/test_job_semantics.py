@@ -21,7 +21,8 @@ from unmask.service.api.uploads import save_upload
 from unmask.service.core.config import Settings
 from unmask.service.core.problems import Problem
 from unmask.service.jobs.callbacks import CallbackPolicy, CallbackSender
-from unmask.service.jobs.store import JobStore, QueueFull
+from unmask.service.core.processes import HOST
+from unmask.service.jobs.store import QueueFull
 from unmask.service.jobs.worker import JobRunner
 from unmask.service.main import create_app
 
@@ -31,13 +32,6 @@ PROBLEM = "application/problem+json"
 @pytest.fixture(scope="module")
 def predictor(tiny_checkpoint):
     return Predictor(tiny_checkpoint, ScoringConfig(backend="torch"))
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = JobStore(tmp_path / "jobs.db")
-    yield s
-    s.close()
 
 
 @pytest.fixture
@@ -102,21 +96,27 @@ def test_one_broken_delivery_does_not_stop_the_others(store):
 # -- restarts ----------------------------------------------------------------
 
 
+def _crashed(store):
+    """``store`` as a process of this host that was killed (its pid no longer runs)."""
+    store.worker_id = f"{HOST}:{2**22 + 12345}:dead"
+    return store
+
+
 def test_a_job_failed_at_restart_still_sends_its_webhook(store):
     job = store.add("path", "a.jpg", "a.jpg", callback_url="https://hooks.example.com/x")
-    store.claim_next()
+    _crashed(store).claim_next()
     assert store.recover(max_attempts=1) == (0, 1)
     assert store.get(job.id).state == "failed"
-    assert [j.id for j in store.callbacks_due(time.time())] == [job.id]
+    assert store.claim_callback(hold_s=60).id == job.id
 
 
 def test_a_job_whose_cancel_was_asked_before_a_crash_ends_cancelled(store):
     job = store.add("path", "a.jpg", "a.jpg", callback_url="https://hooks.example.com/x")
-    store.claim_next()
+    _crashed(store).claim_next()
     store.cancel(job.id)  # running: only asked
     assert store.recover(max_attempts=1) == (0, 0)
     assert store.get(job.id).state == "cancelled"
-    assert [j.id for j in store.callbacks_due(time.time())] == [job.id]
+    assert store.claim_callback(hold_s=60).id == job.id
 
 
 # -- cancel and delete -----------------------------------------------------------

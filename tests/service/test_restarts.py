@@ -74,7 +74,7 @@ def test_sigterm_twice_during_a_job_costs_no_attempt_and_loses_nothing(live, cli
     with live.client() as client:
         jobs = [wait_for(client, job_id, {"done", "failed"}, timeout=300) for job_id in ids]
     assert [(j["state"], j["attempts"]) for j in jobs] == [("done", 1)]
-    assert live.log_path.read_text().count(f"job {ids[0]} re-queued: the server is shutting down") == 2
+    assert live.log_path.read_text().count(f"job {ids[0]} re-queued: this process is shutting down") == 2
 
 
 def test_kill_9_loses_no_job_and_leaves_no_spool(live, clip, tmp_path):

@@ -57,7 +57,8 @@ def create_batch(batch: BatchRequest, request: Request, response: Response, sett
         store.add_many("path", list(zip(map(str, files), names)), batch_id=batch_id, options=options, max_queued=settings.max_queue)
     except QueueFull as exc:
         raise queue_full(exc.queued, exc.limit) from exc
-    runner.notify()
+    if runner is not None:
+        runner.notify()
     response.headers["Location"] = f"/v1/batches/{batch_id}"
     return _public(batch_id, store)
 

@@ -61,7 +61,7 @@ def create_job(
     _check_capacity(store, settings.max_queue, 1)  # before copying and decoding the upload; queuing checks again, atomically
     check_slots = request.app.state.check_slots
     if file is not None:
-        uploads = settings.data_dir / "uploads"
+        uploads = settings.uploads_dir
         uploads.mkdir(parents=True, exist_ok=True)
         job_file = uuid.uuid4().hex
         part = uploads / (owned_name(PART_PREFIX) + job_file)  # removed at the next start if this process dies
@@ -88,7 +88,8 @@ def create_job(
         with check_slots:
             check_decodable(checked, settings.max_pixels)
         job = _queue(store, settings.max_queue, "path", str(resolved), printable(path), options, callback_url)
-    runner.notify()
+    if runner is not None:  # this process scores jobs: wake it now (workers elsewhere find it at their next poll)
+        runner.notify()
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobPublic.of(job)
 
