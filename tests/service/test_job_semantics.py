@@ -20,8 +20,8 @@ from unmask.model.predictor import Predictor, ScoringCancelled
 from unmask.service.api.uploads import save_upload
 from unmask.service.core.config import Settings
 from unmask.service.core.problems import Problem
-from unmask.service.jobs.callbacks import CallbackPolicy, CallbackSender
 from unmask.service.core.processes import HOST
+from unmask.service.jobs.callbacks import CallbackPolicy, CallbackSender
 from unmask.service.jobs.store import QueueFull
 from unmask.service.jobs.worker import JobRunner
 from unmask.service.main import create_app
