@@ -147,10 +147,12 @@ def test_delete_forgets_a_job_and_its_upload_while_cancel_keeps_it(predictor, tm
         loaded.set()
 
 
-def test_a_deleted_running_job_stops_at_its_next_frame(predictor, store, shared_data, monkeypatch):
-    ends = []
-    finish = store.finish
+def test_a_deleted_running_job_stops_at_its_next_frame(predictor, store, shared_data, monkeypatch, caplog):
+    ends, after_delete = [], []
+    finish, progress, deleted = store.finish, store.progress, threading.Event()
     monkeypatch.setattr(store, "finish", lambda job_id, state, **fields: (ends.append((job_id, state)), finish(job_id, state, **fields)))
+    monkeypatch.setattr(store, "progress", lambda job_id, done, total: (after_delete.append(done) if deleted.is_set() else None,
+                                                                         progress(job_id, done, total))[1])
     job = store.add("path", str(shared_data / "clips" / "ffpp_real_004.mp4"), "clip.mp4")
     runner = JobRunner(store, predictor, poll_s=0.05)
     runner.start()
@@ -160,12 +162,14 @@ def test_a_deleted_running_job_stops_at_its_next_frame(predictor, store, shared_
             assert time.monotonic() < deadline
             time.sleep(0.02)
         assert store.delete(job.id).state == "running" and store.get(job.id) is None
-        while not ends:
+        deleted.set()
+        while f"job {job.id}: no longer held" not in caplog.text:  # the worker drops its run
             assert time.monotonic() < deadline
             time.sleep(0.02)
     finally:
         runner.stop()
-    assert ends == [(job.id, "cancelled")]  # stopped at a frame, not scored to the end
+    assert len(after_delete) == 1  # stopped at its next frame, not scored to the end
+    assert ends == []  # nothing of the run is written: the job is not this worker's any more
     assert store.get(job.id) is None and store.list_jobs() == []
 
 
