@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from unmask.service.jobs.store import open_store  # noqa: E402
+from unmask.service.jobs.stores import open_store  # noqa: E402
 
 from tests.service.postgres import PostgresServer, server_binaries  # noqa: E402
 

@@ -248,7 +248,8 @@ def _service_settings(args, **flags):
 
 def _open_store(settings):
     """The job store the settings name; an unreachable database or a wrong password is a usage error (one line)."""
-    from ..service.jobs.store import StoreError, open_store
+    from ..service.jobs.store import StoreError
+    from ..service.jobs.stores import open_store
 
     try:
         return open_store(settings.database, settings.job_lease_s)

@@ -28,7 +28,7 @@ from .api.uploads import PART_PREFIX, SPOOL_PREFIX, remove_leftovers
 from .core import prometheus
 from .core.config import Settings
 from .jobs.background import JobThreads
-from .jobs.store import open_store
+from .jobs.stores import open_store
 
 log = logging.getLogger(__name__)
 JOB_CHECKS = 2  # job submissions decoding a file to check it at once (the others wait): bounds their memory

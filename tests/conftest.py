@@ -111,7 +111,7 @@ def store_url(request, tmp_path) -> str:
 
 @pytest.fixture
 def store(store_url):
-    from unmask.service.jobs.store import open_store
+    from unmask.service.jobs.stores import open_store
 
     s = open_store(store_url)
     yield s

@@ -424,21 +424,3 @@ class JobStore:
     def forget_file(self, job_id: str) -> None:
         with self._tx() as db:
             db.execute("UPDATE jobs SET path = '' WHERE id = ?", (job_id,))
-
-
-def open_store(url: str, lease_s: float = 30.0) -> JobStore:
-    """The store a database URL names: ``sqlite:///PATH`` (``sqlite:////abs/path``) or ``postgresql://...``.
-
-    Raises:
-        StoreError: an unsupported scheme, or a database that cannot be opened (one line, no password).
-    """
-    scheme = url.split(":", 1)[0].lower()
-    if scheme == "sqlite":
-        from .store_sqlite import SqliteJobStore, sqlite_path
-
-        return SqliteJobStore(sqlite_path(url), lease_s)
-    if scheme in ("postgresql", "postgres"):
-        from .store_postgres import PostgresJobStore
-
-        return PostgresJobStore(url, lease_s)
-    raise StoreError(f"unsupported database URL scheme {scheme!r}: use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB")

@@ -18,7 +18,7 @@ from unmask.model.predictor import Predictor
 from unmask.service.api.uploads import PART_PREFIX
 from unmask.service.core import prometheus
 from unmask.service.core.config import Settings
-from unmask.service.jobs.store import open_store
+from unmask.service.jobs.stores import open_store
 from unmask.service.jobs.worker import JobRunner
 from unmask.service.main import create_app
 

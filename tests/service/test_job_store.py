@@ -9,7 +9,8 @@ import pytest
 from unmask.model.config import ScoringConfig
 from unmask.model.predictor import Predictor
 from unmask.service.core.processes import HOST
-from unmask.service.jobs.store import SCHEMA_VERSION, StoreError, open_store
+from unmask.service.jobs.store import SCHEMA_VERSION, StoreError
+from unmask.service.jobs.stores import open_store
 from unmask.service.jobs.worker import JobRunner
 
 DEAD_PID = 2**22 + 12345  # above pid_max's default: no such process

@@ -30,7 +30,8 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-from unmask.service.jobs.store import JobStore, open_store
+from unmask.service.jobs.store import JobStore
+from unmask.service.jobs.stores import open_store
 
 from .live import UNMASK, LiveServer, free_port
 
