@@ -28,6 +28,7 @@ from typing import Iterable, Iterator
 from ..model.config import ScoringConfig
 from ..model.errors import MediaError
 from ..model.media import media_files
+from ..model.printable import TextFormatter, printable
 
 log = logging.getLogger("unmask")
 DEFAULTS = ScoringConfig()
@@ -48,18 +49,16 @@ def _main(argv: list[str] | None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # timm must never reach for the hub
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))  # file names escaped
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, handlers=[handler])
     from ..model.checkpoint import CheckpointError
     from ..training.errors import TrainingError
 
     try:
         return int(args.func(args) or 0)
     except (UsageError, CheckpointError, OSError, TrainingError) as exc:  # OSError: an --out that cannot be written ...
-        print(f"unmask: error: {exc}", file=sys.stderr)
+        print(f"unmask: error: {printable(str(exc))}", file=sys.stderr)
         return 2
 
 

@@ -30,7 +30,7 @@ from typing import Callable, Sequence
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ...model.printable import printable
+from ...model.printable import TextFormatter
 from . import prometheus
 from .body import MULTIPART_SLACK, guarded, multipart_boundary, too_large
 from .problems import Problem, internal_error
@@ -170,16 +170,6 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)
-
-
-class TextFormatter(logging.Formatter):
-    """One line a message: control characters in it (a request path with %0A, an ESC) are escaped,
-    so a client cannot forge log lines or drive the terminal of whoever reads them. A traceback,
-    appended after the message, keeps its lines."""
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        record.message = printable(record.message)
-        return super().formatMessage(record)
 
 
 def configure_logging(fmt: str = "text", level: int = logging.INFO) -> None:

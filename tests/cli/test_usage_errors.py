@@ -38,6 +38,13 @@ def test_the_installed_command_prints_no_traceback(shared_data):
     assert proc.stderr.strip().splitlines() == ["unmask: error: unknown aggregation 'median'; known: confident, max, mean"]
 
 
+def test_a_file_name_in_an_error_is_shown_escaped(tmp_path, capsys):
+    """A name with an ESC or a right-to-left override reaches the terminal escaped (it could colour it, or read backwards)."""
+    assert main(["-q", "score", str(tmp_path / "no\u202egpj.exe\x1b[31m")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"unmask: error: {tmp_path}/no\\u202egpj.exe\\x1b[31m: no such file or folder\n"
+
+
 def test_a_pipe_is_refused_not_read(tmp_path, capsys):
     pipe = tmp_path / "clip.mp4"
     os.mkfifo(pipe)  # reading it would wait for a writer forever

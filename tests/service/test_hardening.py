@@ -284,7 +284,8 @@ def test_a_request_id_with_control_or_non_ascii_characters_is_replaced(predictor
 
 def _text_access_log(client, fmt: str, *paths: str) -> str:
     """The text log's access lines for GETs of ``paths``."""
-    from unmask.service.core.middleware import RequestIdFilter, TextFormatter
+    from unmask.model.printable import TextFormatter
+    from unmask.service.core.middleware import RequestIdFilter
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
