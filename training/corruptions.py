@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from .errors import ConfigError
+from .transforms import jpeg_round_trip
 
 KEYS = {"scale": "keep this fraction of each side (0 < scale <= 1)", "jpeg": "JPEG quality 1-100",
         "blur": "Gaussian blur sigma in pixels (0-10)", "noise": "Gaussian noise sigma in grey levels (0-50)"}
@@ -51,9 +52,7 @@ class Corruption:
             rng = np.random.default_rng(zlib.crc32(img.tobytes()))
             img = np.clip(img + rng.normal(0, self.noise, img.shape), 0, 255).astype(np.uint8)
         if self.jpeg:
-            ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(img[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, self.jpeg])
-            if ok:
-                img = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+            img = jpeg_round_trip(img, self.jpeg)
         return np.ascontiguousarray(img)
 
 

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from .errors import ConfigError
+from .transforms import jpeg_round_trip
 
 
 @dataclass
@@ -199,8 +200,7 @@ def rerender(img: np.ndarray, rng: np.random.Generator, cfg: ReenactConfig, side
         out = cv2.GaussianBlur(out, (0, 0), sigma)
     out = np.clip(out + rng.uniform(-cfg.colour, cfg.colour, size=3).astype(np.float32), 0, 255).astype(np.uint8)
     quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(out[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1] if ok else out
+    return jpeg_round_trip(out, quality)
 
 
 def reenact(img: np.ndarray, landmarks: np.ndarray | None, rng: np.random.Generator,

@@ -118,6 +118,12 @@ def augment_config(value: Any) -> AugmentConfig:
     return dataclasses.replace(PRESETS[preset], **values)
 
 
+def jpeg_round_trip(img: np.ndarray, quality: int) -> np.ndarray:
+    """An RGB uint8 image JPEG-encoded at ``quality`` and decoded again (unchanged if OpenCV cannot encode it)."""
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(img[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1] if ok else img
+
+
 def degrade(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
     """Per-item quality losses on an RGB uint8 image: down-up scaling, blur, noise, JPEG, H.264 (each with its probability).
 
@@ -136,9 +142,7 @@ def degrade(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np
         img = np.clip(img + noise, 0, 255).astype(np.uint8)
     if draws[2] < cfg.jpeg_p:
         quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
-        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(img[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if ok:
-            img = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+        img = jpeg_round_trip(img, quality)
     if cfg.h264_p > 0 and rng.random() < cfg.h264_p:
         img = h264_frame(img, int(rng.integers(cfg.h264_crf[0], cfg.h264_crf[1] + 1)))
     return np.ascontiguousarray(img)
