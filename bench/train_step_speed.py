@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 from unmask.model.architectures import create_model, default_config
-from unmask.model.predictor import cache_dir
+from unmask.model.paths import cache_dir
 from unmask.training.cache import build_cache, read_rgb
 from unmask.training.datasets import Mix, TrainDataset, dfdc_records, shared_data_dir
 from unmask.training.landmarks import load_or_compute

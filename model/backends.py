@@ -5,7 +5,10 @@ A backend maps a float32 NCHW batch (already normalised) to logits (N,).
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -54,6 +57,46 @@ class OnnxBackend:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
+
+def resolve_backend(backend: str, device: str) -> str:
+    """``auto`` is ONNX Runtime on the CPU (about 3x eager PyTorch there) and PyTorch on CUDA."""
+    if backend == "auto":
+        return "torch" if device == "cuda" else "onnx"
+    return backend
+
+
+def make_backend(model: nn.Module, input_size: int, device: str, backend: str = "auto", *,
+                 onnx_path: str | Path | None = None, weights: Path | None = None) -> TorchBackend | OnnxBackend:
+    """The backend that scores faces: the service and ``unmask eval`` both build theirs here, so both score alike.
+
+    For ONNX: ``onnx_path`` if given; else, with the checkpoint's ``weights``
+    file, an export cached once per weights hash (``$UNMASK_CACHE_DIR``);
+    else (a model only in memory, e.g. mid-training) a fresh export to a
+    temporary file (about 2 s for Lite0).
+    """
+    if resolve_backend(backend, device) == "torch":
+        return TorchBackend(model, device)
+    if onnx_path:
+        return OnnxBackend(onnx_path, device)
+    if weights is not None:
+        return OnnxBackend(cached_onnx(model, weights, input_size), device)
+    with tempfile.TemporaryDirectory(prefix="unmask-onnx-") as tmp:
+        return OnnxBackend(export_onnx(model, input_size, Path(tmp) / "model.onnx"), device)  # the session keeps it loaded
+
+
+def cached_onnx(model: nn.Module, weights: Path, input_size: int) -> Path:
+    """The model's ONNX export, made once per weights file (keyed by its hash) into the cache."""
+    from .paths import cache_dir
+
+    digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:16]
+    path = cache_dir() / f"{Path(weights).stem}-{digest}.onnx"
+    if not path.is_file():
+        log.info("exporting %s to ONNX at %s (once)", Path(weights).stem, path)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        export_onnx(model, input_size, tmp)
+        tmp.replace(path)  # atomic: concurrent workers never read half a file
+    return path
 
 
 def export_onnx(model: nn.Module, input_size: int, path: str | Path, opset: int = 17) -> Path:

@@ -10,9 +10,7 @@ threads (the service runs inference outside the event loop).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
-import os
 import tempfile
 import threading
 import time
@@ -24,7 +22,7 @@ from typing import Callable, Iterable, Iterator, Literal, Sequence, TypeVar, Uni
 import numpy as np
 
 from .aggregation import get_strategy
-from .backends import OnnxBackend, TorchBackend, default_device, export_onnx
+from .backends import OnnxBackend, TorchBackend, default_device, make_backend
 from .checkpoint import load_checkpoint, resolve_checkpoint
 from .config import ScoringConfig
 from .errors import MediaError
@@ -47,11 +45,6 @@ Source = Union[str, Path, bytes, np.ndarray, Sequence[Frame]]
 
 class ScoringCancelled(Exception):
     """A progress callback asked the predictor to stop."""
-
-
-def cache_dir() -> Path:
-    """Where derived files (ONNX exports, training caches) go: ``$UNMASK_CACHE_DIR`` or ~/.cache/unmask."""
-    return Path(os.environ.get("UNMASK_CACHE_DIR", Path.home() / ".cache" / "unmask"))
 
 
 @dataclass
@@ -94,14 +87,9 @@ class Predictor:
         model, self.info = load_checkpoint(self.weights_path)
         self.model_config = self.info.config
         self.tta = check_tta(self.config.tta if self.config.tta is not None else self.model_config.tta)
-        backend = self.config.backend
-        if backend == "auto":
-            backend = "torch" if self.device == "cuda" else "onnx"
-        if backend == "onnx":
-            path = Path(onnx_path) if onnx_path else self._cached_onnx(model)
-            self.backend: TorchBackend | OnnxBackend = OnnxBackend(path, self.device)
-        else:
-            self.backend = TorchBackend(model, self.device)
+        self.backend: TorchBackend | OnnxBackend = make_backend(model, self.model_config.input_size, self.device,
+                                                                self.config.backend, onnx_path=onnx_path,
+                                                                weights=self.weights_path)
         self.torch_model = model  # kept for Grad-CAM heat maps (explain), whatever the backend
         self.detector = detector or FaceDetector(self.config, device=self.device)
         self._mean = np.array(self.model_config.mean, dtype=np.float32).reshape(1, 3, 1, 1) * 255.0
@@ -355,16 +343,6 @@ class Predictor:
         if not tracks:
             return MediaResult(status="no_face", **common)  # type: ignore[arg-type]
         return MediaResult(status="ok", score=max(t.score for t in tracks if t.counted), **common)  # type: ignore[arg-type]
-
-    def _cached_onnx(self, model) -> Path:
-        digest = hashlib.sha256(self.weights_path.read_bytes()).hexdigest()[:16]
-        path = cache_dir() / f"{self.info.name}-{self.info.version}-{digest}.onnx"
-        if not path.is_file():
-            log.info("exporting %s to ONNX at %s (once)", self.info.name, path)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            export_onnx(model, self.model_config.input_size, tmp)
-            tmp.replace(path)  # atomic: concurrent workers never read half a file
-        return path
 
 
 T = TypeVar("T")

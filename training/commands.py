@@ -131,6 +131,8 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=0, help="at most this many crops per class (0: all)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
+                   help="auto: as the service scores (ONNX Runtime on CPU, PyTorch on CUDA)")
     p.add_argument("--no-tta", action="store_true", help="score the plain crop only, not the checkpoint's TTA")
     p.add_argument("--as-given", action="store_true", help="score the crops as they are (resized), not re-cut as the "
                                                            "service cuts faces (MTCNN + the model's crop geometry)")
@@ -191,7 +193,8 @@ def run_eval(args: argparse.Namespace) -> int:
     result, labels, logits = evaluate(model, recs, info.config, tta=tta, batch_size=args.batch_size,
                                       workers=args.workers, device=device, progress=not getattr(args, "quiet", False),
                                       align=not args.as_given, corruption=corruption,
-                                      aggregation=args.aggregation or ScoringConfig.aggregation)
+                                      aggregation=args.aggregation or ScoringConfig.aggregation,
+                                      backend=args.backend, weights=path)
     probs = tta_probability(logits, info.config.temperature)
     classes = {int(label) for label in labels}
     if len(classes) < 2:

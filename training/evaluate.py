@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..model.aggregation import get_strategy
+from ..model.backends import make_backend
 from ..model.config import ScoringConfig
 from ..model.tta import apply_tta, check_tta, tta_probability
 from . import metrics
@@ -28,17 +29,26 @@ log = logging.getLogger(__name__)
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, dataset, batch_size: int, device: torch.device, workers: int = 0,
-                   tta: Sequence[str] = ("identity",), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), progress: bool = False):
-    """(labels, logits of shape (n_tta, n)) over a dataset of uint8 crops; ``progress``: a bar of crops on stderr."""
+                   tta: Sequence[str] = ("identity",), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), progress: bool = False,
+                   backend: str = "torch", weights: Path | None = None):
+    """(labels, logits of shape (n_tta, n)) over a dataset of uint8 crops; ``progress``: a bar of crops on stderr.
+
+    ``backend`` as the service takes it (``model.backends.make_backend``):
+    ``auto`` scores with ONNX Runtime on the CPU, as a served request is,
+    given the checkpoint's ``weights`` file for its cached export.
+    """
     tta = check_tta(tta)
     model.eval()
+    classify = None
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
     ys, zs = [], []
     bar = tqdm(total=len(dataset), unit="crop", desc="eval", file=sys.stderr, disable=not progress, dynamic_ncols=True)
     for x, y, _ in loader:
         bar.update(len(y))
-        x = normalize(x, mean, std).to(device).contiguous(memory_format=torch.channels_last)
-        zs.append(torch.stack([model(apply_tta(t, x)).float() for t in tta]).cpu().numpy())
+        if classify is None:  # made at the first batch: an ONNX export needs the crops' size
+            classify = make_backend(model, x.shape[-1], device.type, backend, weights=weights)
+        views = torch.cat([apply_tta(t, normalize(x, mean, std)) for t in tta])  # every view in one backend call
+        zs.append(np.asarray(classify(views.numpy())).reshape(len(tta), len(y)))
         ys.append(y.numpy())
     bar.close()
     return np.concatenate(ys), np.concatenate(zs, axis=1)
@@ -46,7 +56,7 @@ def predict_logits(model: nn.Module, dataset, batch_size: int, device: torch.dev
 
 def predict(model: nn.Module, dataset, batch_size: int, device: torch.device, workers: int = 0,
             tta: Sequence[str] = ("identity",), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), temperature: float = 1.0):
-    """(labels, P(fake)) over a dataset, scored as the predictor scores a face (``tta_probability``)."""
+    """(labels, P(fake)) over a dataset with the model as it is (eager), scored as the predictor scores a face."""
     labels, logits = predict_logits(model, dataset, batch_size, device, workers, tta, mean, std)
     return labels, tta_probability(logits, temperature)
 
@@ -106,8 +116,8 @@ def roc_png(labels: np.ndarray, probs: np.ndarray, path: Path, title: str) -> Pa
 
 def evaluate(model: nn.Module, records: Sequence[FaceRecord], config, *, tta: Sequence[str], batch_size: int = 64,
              workers: int = 0, device: torch.device | None = None, progress: bool = False,
-             align: bool = True, corruption=None, aggregation: str = ScoringConfig.aggregation
-             ) -> tuple[dict, np.ndarray, np.ndarray]:
+             align: bool = True, corruption=None, aggregation: str = ScoringConfig.aggregation,
+             backend: str = "auto", weights: Path | None = None) -> tuple[dict, np.ndarray, np.ndarray]:
     """Score ``records`` with a model and its ModelConfig (temperature applied); return (report, labels, logits).
 
     With ``align`` (the default) each crop is first re-cut as the service cuts
@@ -115,10 +125,11 @@ def evaluate(model: nn.Module, records: Sequence[FaceRecord], config, *, tta: Se
     ``$UNMASK_CACHE_DIR/eval``); else it is scored as given, resized.
     ``corruption`` (a ``corruptions.Corruption``, aligned only) degrades each
     source image before it is cut.
+    ``backend``/``weights``: as ``predict_logits`` takes them (``auto``: as served).
     ``logits`` has shape (n_tta, n): what temperature fitting needs.
     """
     device = device or torch.device("cpu")
-    model = model.to(device).to(memory_format=torch.channels_last)
+    model = model.to(device)
     records = list(records)
     read, crops = JpegReader(config.input_size), {"crops": "as given, resized"}
     if align:
@@ -126,7 +137,7 @@ def evaluate(model: nn.Module, records: Sequence[FaceRecord], config, *, tta: Se
         crops = {"crops": "re-cut as served (MTCNN on the crop padded 20%, the model's crop geometry)",
                  "no_face_found": read.misses}
     labels, logits = predict_logits(model, EvalDataset(records, read), batch_size, device, workers, tta, config.mean,
-                                    config.std, progress)
+                                    config.std, progress, backend, weights)
     probs = tta_probability(logits, config.temperature)
     return {**report(records, labels, probs, config.threshold, aggregation), **crops}, labels, logits
 
@@ -135,7 +146,7 @@ def aligned_crops(records: Sequence[FaceRecord], config, corruption=None) -> Cro
     """The records' crops re-cut as served, decoded once into a cache shared by every checkpoint of this geometry."""
     import hashlib
 
-    from ..model.predictor import cache_dir
+    from ..model.paths import cache_dir
     from .align import AlignedLoader
 
     loader = AlignedLoader(config, corruption=corruption)

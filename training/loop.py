@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader
 from ..model.architectures import create_model
 from ..model.checkpoint import CheckpointInfo, checkpoint_paths, load_checkpoint, resolve_checkpoint, save_checkpoint
 from ..model.config import IMAGENET_MEAN, IMAGENET_STD, ModelConfig, default_config
-from ..model.predictor import cache_dir as user_cache_dir
+from ..model.paths import cache_dir as user_cache_dir
 from . import ddp, fakes, metrics
 from .cache import build_cache, load_image
 from .config import TrainConfig
