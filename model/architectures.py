@@ -1,42 +1,29 @@
-"""Detector architectures, chosen by name from a registry (the timm way).
+"""The detector networks: a timm backbone (``pretrained=False``: weights only ever come from checkpoint
+files) and a binary head whose one logit's sigmoid is the probability that the face is fake.
 
-Every architecture is a timm backbone built with ``pretrained=False`` (weights
-only ever come from checkpoint files) and a binary head: one logit whose
-sigmoid is the probability that the face is fake.
-
-    efficientnet_b4       EfficientNet-B4 at 380 px, the design's full-size detector
-    efficientnet_b4_vit   B4 feature map as tokens into a small transformer encoder
-                          with a class token ("ViT head")
-    lite0                 tf_efficientnet_lite0 at 224 px, light enough for CPUs
-    lite2                 tf_efficientnet_lite2 at 260 px, the larger light option
-    efficientnet_b0       EfficientNet-B0 at 224 px, the other light option
-
-Any of them takes ``cbam=True``: CBAM attention (channel then spatial) on the
-final feature map before pooling. Off by default, so existing checkpoints
-load unchanged; a checkpoint records it in ``architecture_kwargs``.
+Which backbones exist, their input sizes and normalisation are entries in
+``model.backbones``; this module only builds them (and is the one that
+imports timm). Any of them takes ``cbam=True``: CBAM attention (channel then
+spatial) on the final feature map before pooling, recorded by a checkpoint in
+``architecture_kwargs``.
 """
 
 from __future__ import annotations
-
-from typing import Callable
 
 import timm
 import torch
 from torch import nn
 
-from .registry import Registry
+from .backbones import get_backbone, list_architectures
 
-ARCHITECTURES: Registry[Callable[..., nn.Module]] = Registry("architecture")
-register_architecture = ARCHITECTURES.register  # @register_architecture(name, input_size=...)
-
-
-def list_architectures() -> list[str]:
-    return ARCHITECTURES.names()
+__all__ = ["create_model", "list_architectures", "DeepfakeDetector", "ViTHeadDetector"]
 
 
 def create_model(name: str, **kwargs) -> nn.Module:
     """Build a registered architecture with random weights."""
-    return ARCHITECTURES.get(name)(**kwargs)
+    entry = get_backbone(name)
+    head = ViTHeadDetector if entry.head == "vit" else DeepfakeDetector
+    return head(entry.timm_name, **kwargs)
 
 
 class CBAM(nn.Module):
@@ -123,28 +110,3 @@ class ViTHeadDetector(nn.Module):
         cls = self.cls_token.expand(tokens.shape[0], -1, -1)
         tokens = torch.cat([cls, tokens], dim=1) + self.pos_embed[:, : tokens.shape[1] + 1]
         return self.head(self.norm(self.encoder(tokens)[:, 0])).squeeze(1)
-
-
-@register_architecture("efficientnet_b4", input_size=380)
-def efficientnet_b4(**kwargs) -> DeepfakeDetector:
-    return DeepfakeDetector("efficientnet_b4", **kwargs)
-
-
-@register_architecture("efficientnet_b4_vit", input_size=380)
-def efficientnet_b4_vit(**kwargs) -> ViTHeadDetector:
-    return ViTHeadDetector("efficientnet_b4", **kwargs)
-
-
-@register_architecture("lite0", input_size=224)
-def lite0(**kwargs) -> DeepfakeDetector:
-    return DeepfakeDetector("tf_efficientnet_lite0", **kwargs)
-
-
-@register_architecture("lite2", input_size=260)
-def lite2(**kwargs) -> DeepfakeDetector:
-    return DeepfakeDetector("tf_efficientnet_lite2", **kwargs)
-
-
-@register_architecture("efficientnet_b0", input_size=224)
-def efficientnet_b0(**kwargs) -> DeepfakeDetector:
-    return DeepfakeDetector("efficientnet_b0", **kwargs)

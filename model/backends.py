@@ -59,15 +59,17 @@ class OnnxBackend:
         return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
 
 
-def resolve_backend(backend: str, device: str) -> str:
-    """``auto`` is ONNX Runtime on the CPU (about 3x eager PyTorch there) and PyTorch on CUDA."""
+def resolve_backend(backend: str, device: str, exportable: bool = True) -> str:
+    """``auto`` is ONNX Runtime on the CPU (about 3x eager PyTorch there) and PyTorch on CUDA or for a backbone
+    that cannot be exported (``Backbone.onnx``)."""
     if backend == "auto":
-        return "torch" if device == "cuda" else "onnx"
+        return "torch" if device == "cuda" or not exportable else "onnx"
     return backend
 
 
 def make_backend(model: nn.Module, input_size: int, device: str, backend: str = "auto", *,
-                 onnx_path: str | Path | None = None, weights: Path | None = None) -> TorchBackend | OnnxBackend:
+                 onnx_path: str | Path | None = None, weights: Path | None = None,
+                 exportable: bool = True) -> TorchBackend | OnnxBackend:
     """The backend that scores faces: the service and ``unmask eval`` both build theirs here, so both score alike.
 
     For ONNX: ``onnx_path`` if given; else, with the checkpoint's ``weights``
@@ -75,7 +77,7 @@ def make_backend(model: nn.Module, input_size: int, device: str, backend: str = 
     else (a model only in memory, e.g. mid-training) a fresh export to a
     temporary file (about 2 s for Lite0).
     """
-    if resolve_backend(backend, device) == "torch":
+    if resolve_backend(backend, device, exportable) == "torch":
         return TorchBackend(model, device)
     if onnx_path:
         return OnnxBackend(onnx_path, device)

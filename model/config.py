@@ -12,10 +12,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .architectures import ARCHITECTURES
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from .backbones import BACKBONES, IMAGENET_MEAN, IMAGENET_STD, get_backbone
 
 
 @dataclass
@@ -56,8 +53,8 @@ class ModelConfig:
         # ranges, so a bad file fails when read instead of scoring wrongly later.
         from .tta import FLIP_AXES
 
-        if not isinstance(self.architecture, str) or self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture: unknown {self.architecture!r}; known: {', '.join(ARCHITECTURES.names())}")
+        if not isinstance(self.architecture, str) or self.architecture not in BACKBONES:
+            raise ValueError(f"architecture: unknown {self.architecture!r}; known: {', '.join(BACKBONES.names())}")
         if isinstance(self.input_size, bool) or not isinstance(self.input_size, numbers.Integral) \
                 or not 32 <= self.input_size <= 1024:
             raise ValueError(f"input_size: {self.input_size!r} is not a whole number in [32, 1024]")
@@ -202,6 +199,6 @@ class ScoringConfig:
 
 
 def default_config(name: str) -> ModelConfig:
-    """A ModelConfig with the architecture's native input size."""
-    ARCHITECTURES.check(name)
-    return ModelConfig(architecture=name, input_size=ARCHITECTURES.meta[name]["input_size"])
+    """A ModelConfig with the architecture's native input size and normalisation (``model.backbones``)."""
+    entry = get_backbone(name)
+    return ModelConfig(architecture=name, input_size=entry.input_size, mean=entry.mean, std=entry.std)

@@ -14,6 +14,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from ..model.backbones import list_architectures, with_imagenet_weights
 from .errors import MissingExtraError
 
 log = logging.getLogger(__name__)
@@ -37,10 +38,11 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     _flag(p, "--out", "out_dir", help="run folder (checkpoints, metrics.csv, state)")
     _flag(p, "--name", "name", help="checkpoint name in the metadata")
     _flag(p, "--version", "version")
-    _flag(p, "--architecture", "architecture", help="lite0, lite2, efficientnet_b0, efficientnet_b4, efficientnet_b4_vit")
+    _flag(p, "--architecture", "architecture", help=", ".join(list_architectures()))
     p.add_argument("--cbam", dest="cbam", action="store_true", default=S, help="CBAM attention before pooling")
     _flag(p, "--input-size", "input_size", int, "0: the architecture's default; else 32-1024")
-    _flag(p, "--init", "init", help="imagenet (lite0, lite2), none, or a checkpoint path / bundled name to fine-tune")
+    _flag(p, "--init", "init", help=f"imagenet ({', '.join(with_imagenet_weights())}), none, or a checkpoint path / "
+                                   "bundled name to fine-tune")
     p.add_argument("--finetune", dest="finetune", action="store_true", default=S,
                    help="preset: lr x0.1, stem + 4 lower blocks frozen for epoch 1, 10 warmup steps")
     for name, kind in [("epochs", int), ("samples-per-epoch", int), ("batch-size", int), ("accum-steps", int),

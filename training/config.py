@@ -82,7 +82,7 @@ class TrainConfig:
         self.mix = _mix(self.mix)
         self.augment = augment_config(self.augment)
         self.reenact = _reenact(self.reenact)
-        from ..model.architectures import list_architectures
+        from ..model.backbones import list_architectures
 
         archs = list_architectures()
         checks = [

@@ -6,7 +6,7 @@ import logging
 import sys
 from collections import defaultdict
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -15,7 +15,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..model.aggregation import get_strategy
-from ..model.backends import make_backend
+from ..model.backbones import get_backbone
+from ..model.backends import TorchBackend, make_backend
 from ..model.config import ScoringConfig
 from ..model.tta import apply_tta, check_tta, tta_probability
 from . import metrics
@@ -28,25 +29,18 @@ log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, dataset, batch_size: int, device: torch.device, workers: int = 0,
-                   tta: Sequence[str] = ("identity",), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), progress: bool = False,
-                   backend: str = "torch", weights: Path | None = None):
+def predict_logits(classify: Callable[[np.ndarray], np.ndarray], dataset, batch_size: int, workers: int = 0,
+                   tta: Sequence[str] = ("identity",), *, mean, std, progress: bool = False):
     """(labels, logits of shape (n_tta, n)) over a dataset of uint8 crops; ``progress``: a bar of crops on stderr.
 
-    ``backend`` as the service takes it (``model.backends.make_backend``):
-    ``auto`` scores with ONNX Runtime on the CPU, as a served request is,
-    given the checkpoint's ``weights`` file for its cached export.
+    ``classify`` is a backend (``model.backends``): normalised NCHW float32 in, logits out.
     """
     tta = check_tta(tta)
-    model.eval()
-    classify = None
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
     ys, zs = [], []
     bar = tqdm(total=len(dataset), unit="crop", desc="eval", file=sys.stderr, disable=not progress, dynamic_ncols=True)
     for x, y, _ in loader:
         bar.update(len(y))
-        if classify is None:  # made at the first batch: an ONNX export needs the crops' size
-            classify = make_backend(model, x.shape[-1], device.type, backend, weights=weights)
         views = torch.cat([apply_tta(t, normalize(x, mean, std)) for t in tta])  # every view in one backend call
         zs.append(np.asarray(classify(views.numpy())).reshape(len(tta), len(y)))
         ys.append(y.numpy())
@@ -55,9 +49,10 @@ def predict_logits(model: nn.Module, dataset, batch_size: int, device: torch.dev
 
 
 def predict(model: nn.Module, dataset, batch_size: int, device: torch.device, workers: int = 0,
-            tta: Sequence[str] = ("identity",), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), temperature: float = 1.0):
-    """(labels, P(fake)) over a dataset with the model as it is (eager), scored as the predictor scores a face."""
-    labels, logits = predict_logits(model, dataset, batch_size, device, workers, tta, mean, std)
+            tta: Sequence[str] = ("identity",), mean=None, std=None, temperature: float = 1.0):
+    """(labels, P(fake)) over a dataset with the model as it is (eager, e.g. mid-training), scored as the predictor
+    scores a face (``tta_probability``)."""
+    labels, logits = predict_logits(TorchBackend(model, device.type), dataset, batch_size, workers, tta, mean=mean, std=std)
     return labels, tta_probability(logits, temperature)
 
 
@@ -129,15 +124,16 @@ def evaluate(model: nn.Module, records: Sequence[FaceRecord], config, *, tta: Se
     ``logits`` has shape (n_tta, n): what temperature fitting needs.
     """
     device = device or torch.device("cpu")
-    model = model.to(device)
+    classify = make_backend(model, config.input_size, device.type, backend, weights=weights,
+                            exportable=get_backbone(config.architecture).onnx)
     records = list(records)
     read, crops = JpegReader(config.input_size), {"crops": "as given, resized"}
     if align:
         read = aligned_crops(records, config, corruption)
         crops = {"crops": "re-cut as served (MTCNN on the crop padded 20%, the model's crop geometry)",
                  "no_face_found": read.misses}
-    labels, logits = predict_logits(model, EvalDataset(records, read), batch_size, device, workers, tta, config.mean,
-                                    config.std, progress, backend, weights)
+    labels, logits = predict_logits(classify, EvalDataset(records, read), batch_size, workers, tta, mean=config.mean,
+                                    std=config.std, progress=progress)
     probs = tta_probability(logits, config.temperature)
     return {**report(records, labels, probs, config.threshold, aggregation), **crops}, labels, logits
 

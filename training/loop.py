@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 
 from ..model.architectures import create_model
 from ..model.checkpoint import CheckpointInfo, checkpoint_paths, load_checkpoint, resolve_checkpoint, save_checkpoint
-from ..model.config import IMAGENET_MEAN, IMAGENET_STD, ModelConfig, default_config
+from ..model.config import ModelConfig, default_config
 from ..model.paths import cache_dir as user_cache_dir
 from . import ddp, fakes, metrics
 from .cache import build_cache, load_image
@@ -103,15 +103,17 @@ def build_model(cfg: TrainConfig) -> tuple[nn.Module, ModelConfig, dict, dict | 
     kwargs = {"cbam": True} if cfg.cbam else {}
     if cfg.init in {"imagenet", "none"}:
         model = create_model(cfg.architecture, **kwargs)
-        mean, std = IMAGENET_MEAN, IMAGENET_STD
+        native = default_config(cfg.architecture)  # the backbone entry's size and normalisation
+        mean, std = native.mean, native.std
         if cfg.init == "imagenet":
-            from .imagenet_lite import PACKAGES, load_imagenet_lite
+            from ..model.backbones import with_imagenet_weights
+            from .imagenet_lite import load_imagenet_lite
 
-            if cfg.architecture not in PACKAGES:
-                raise ConfigError(f"ImageNet init is only packaged for {', '.join(PACKAGES)}, not {cfg.architecture!r} "
-                                  "(use init = \"none\")")
+            if cfg.architecture not in with_imagenet_weights():
+                raise ConfigError(f"ImageNet init is only packaged for {', '.join(with_imagenet_weights())}, not "
+                                  f"{cfg.architecture!r} (use init = \"none\")")
             mean, std = load_imagenet_lite(model.backbone, cfg.architecture)
-        size = cfg.input_size or default_config(cfg.architecture).input_size
+        size = cfg.input_size or native.input_size
         config = ModelConfig(cfg.architecture, size, mean, std)  # crop, threshold and TTA: the serving defaults
         return model, config, kwargs, None
     path = resolve_checkpoint(cfg.init)
