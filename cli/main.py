@@ -23,9 +23,9 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, get_args
 
-from ..model.config import ScoringConfig
+from ..model.config import PER_REQUEST, ScoringConfig
 from ..model.errors import MediaError
 from ..model.media import media_files
 from ..model.printable import TextFormatter, printable
@@ -93,12 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--format", choices=["jsonl", "table", "csv"], default=None, help="default: from --out's suffix; else table on a terminal, jsonl otherwise")
     score.add_argument("--out", type=Path, help="write records here (.jsonl, or .csv for a flat table); a rerun resumes it")
     score.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar on stderr (default: when --out is set)")
-    score.add_argument("--frames", type=int, default=DEFAULTS.frames, help=f"frames sampled evenly per video (default {DEFAULTS.frames})")
-    score.add_argument("--fps", type=float, default=None, help="sample this many frames per second, at most --frames (raise it for long videos)")
-    score.add_argument("--aggregation", default=DEFAULTS.aggregation, help=f"mean, max or confident (default {DEFAULTS.aggregation})")
+    _scoring_option_args(score)
     score.add_argument("--save", type=Path, default=None, metavar="DIR", help="write pictures per file here: annotated image, "
                        "for videos a contact sheet and the score timeline, heat maps with --explain (PNG)")
-    score.add_argument("--explain", action="store_true", help="add Grad-CAM heat maps of the top faces to each record (and to --save)")
     score.add_argument("--engine", choices=["local", "ray"], default="local", help="ray: a Ray Data job (local instance, or --ray-address)")
     score.add_argument("--actors", type=_at_least_one, default=2, help="with --engine ray: model copies scoring at once (default 2)")
     score.add_argument("--ray-address", default=None, help="with --engine ray: an existing cluster (auto, ray://host:10001)")
@@ -121,6 +118,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     _training_commands(sub)
     return parser
+
+
+def _scoring_option_args(p: argparse.ArgumentParser) -> None:
+    """One flag per per-request option (``model.options.ScoringOptions``), its default ScoringConfig's."""
+    from ..model.options import ScoringOptions
+
+    for name, field in ScoringOptions.model_fields.items():
+        flags = [f"--{name.replace('_', '-')}"] + (["--fps"] if name == "sample_fps" else [])
+        default = getattr(DEFAULTS, name)
+        if field.annotation is bool:
+            p.add_argument(*flags, dest=name, action="store_true", help=field.description)
+            continue
+        kind = next(a for a in get_args(field.annotation) if a is not type(None))  # Optional[X] -> X
+        kind = kind if kind in (int, float) else str  # a Literal's names are checked by ScoringConfig, in one line
+        p.add_argument(*flags, dest=name, type=kind, default=default,
+                       help=field.description + (f" (default {default})" if default is not None else ""))
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -308,7 +321,7 @@ def cmd_score(args) -> int:
     from ..model.predictor import Predictor
     from .records import RecordWriter, already_scored, progress_bar
 
-    config = scoring_config(args, frames=args.frames, sample_fps=args.fps, aggregation=args.aggregation, explain=args.explain)
+    config = scoring_config(args, **{name: getattr(args, name) for name in PER_REQUEST})
     files = list(iter_media(args.paths))  # check every path before loading the model
     if not files:
         raise UsageError("no media files found in the given paths")

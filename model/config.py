@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .backbones import BACKBONES, IMAGENET_MEAN, IMAGENET_STD, get_backbone
+from .options import OPTION_NAMES
 
 
 @dataclass
@@ -105,7 +106,7 @@ def _rgb(name: str, values: object, ok: Callable[[float], bool], where: str) -> 
 
 BACKENDS = ("auto", "torch", "onnx")
 DEVICES = ("cpu", "cuda")
-PER_REQUEST = ("frames", "sample_fps", "aggregation", "explain")  # what one request may change
+PER_REQUEST = OPTION_NAMES  # what one request may change (model.options.ScoringOptions)
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ class ScoringConfig:
 
     def options(self) -> dict:
         """The per-request options in force, as the record reports them."""
-        return {"frames": self.frames, "sample_fps": self.sample_fps, "aggregation": self.aggregation, "explain": self.explain}
+        return {name: getattr(self, name) for name in PER_REQUEST}
 
 
 def default_config(name: str) -> ModelConfig:

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
-from typing import Annotated, Iterator, Literal, Optional, get_origin
+from typing import Annotated, Iterator, Optional, get_origin
 
 from fastapi import Depends, Form, Request
 from pydantic import BeforeValidator
 
-from ...model.aggregation import STRATEGIES
+from ...model.options import ScoringOptions
 from ...model.predictor import Predictor
 from ..core.config import Settings
 from ..core.problems import Problem
 from ..jobs.store import JobStore
 from ..jobs.worker import JobRunner
 
-Aggregation = Literal[tuple(STRATEGIES.names())]  # type: ignore[valid-type]  # the registry's names, in the schema
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
@@ -55,22 +55,34 @@ async def form_as_sent(request: Request) -> None:
             raise Problem(422, "Invalid request", f"`{name}` is empty: leave it out to take its default", "invalid-request")
 
 
-def scoring_options(
-    request: Request,
-    frames: Optional[int] = Form(None, ge=1, description="frames sampled evenly from a video (default: the server's)"),
-    aggregation: Optional[Aggregation] = Form(None, description="a track's score from its faces (default: the server's)"),
-    explain: Annotated[FormBool, Form(description="add Grad-CAM heat maps for the highest-scoring faces: `true` or `false`")] = False,
-) -> dict:
-    """The per-request scoring options of a multipart request (absent ones keep the server's settings)."""
-    return check_options(request.app.state.settings, frames=frames, aggregation=aggregation, explain=explain)
+def scoring_options(request: Request, **fields) -> dict:
+    """The per-request scoring options of a form request (absent ones keep the server's settings).
+
+    Its form fields are ``ScoringOptions``'s own (set as its signature below), so
+    the names, limits and descriptions are stated once, in ``model.options``.
+    """
+    return check_options(request.app.state.settings, ScoringOptions(**fields))
 
 
-def check_options(settings: Settings, **options) -> dict:
-    """Options as the predictor takes them; ``frames`` over the ``max_frames`` setting is refused."""
-    frames = options.get("frames")
-    if frames is not None and frames > settings.max_frames:
-        raise Problem(422, "Invalid request", f"frames {frames} is over the limit of {settings.max_frames}", "invalid-request")
-    return {k: v for k, v in options.items() if v is not None}
+def _form_field(name: str, field) -> inspect.Parameter:
+    kind, description = field.annotation, field.description
+    if kind is bool:  # a form's boolean is the text "true" or "false", as the schema says
+        kind, description = FormBool, f"{description}: `true` or `false`"
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=field.default,
+                             annotation=Annotated[kind, Form(description=description), *field.metadata])
+
+
+scoring_options.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request)]
+    + [_form_field(name, field) for name, field in ScoringOptions.model_fields.items()])
+
+
+def check_options(settings: Settings, options: ScoringOptions) -> dict:
+    """Options as the predictor and a job's stored options take them; ``frames`` over ``max_frames`` is refused."""
+    if options.frames is not None and options.frames > settings.max_frames:
+        raise Problem(422, "Invalid request", f"frames {options.frames} is over the limit of {settings.max_frames}",
+                      "invalid-request")
+    return options.given()
 
 
 def get_settings(request: Request) -> Settings:

@@ -7,9 +7,9 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ...model.options import ScoringOptions
 from ...model.results import MediaResult
 from ..jobs.store import Job, JobState
-from .deps import Aggregation
 from .paths import MAX_PATH_CHARS, NO_NUL
 
 
@@ -73,14 +73,13 @@ class JobList(BaseModel):
     next_cursor: Optional[str] = Field(None, description="pass as `cursor` for the next page; null on the last page")
 
 
-class BatchRequest(BaseModel):
-    model_config = ConfigDict(strict=True)  # JSON as the schema types it: no "5" for 5, no 1 for true
+class BatchRequest(ScoringOptions):
+    """Server-side paths and the scoring options (``model.options``) for every file."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")  # JSON as the schema types it: no "5" for 5, no 1 for true
 
     paths: list[Annotated[str, Field(min_length=1, max_length=MAX_PATH_CHARS, pattern=NO_NUL)]] = Field(min_length=1, description="server-side files or folders (searched recursively), relative to the allowed root or absolute under it",
                              examples=[["incoming/2024-05-01", "clips/interview.mp4"]])
-    frames: Optional[int] = Field(None, ge=1, description="frames sampled evenly from each video (default: the server's)")
-    aggregation: Optional[Aggregation] = Field(None, description="a track's score from its faces (default: the server's)")
-    explain: bool = Field(False, description="add Grad-CAM heat maps for the highest-scoring faces")
 
 
 class BatchJob(BaseModel):

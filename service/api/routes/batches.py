@@ -36,7 +36,7 @@ def create_batch(batch: BatchRequest, request: Request, response: Response, sett
     check_model_usable(request)
     if not batch.paths:
         raise Problem(422, "Invalid request", "paths is empty", "invalid-request")
-    options = check_options(settings, frames=batch.frames, aggregation=batch.aggregation, explain=batch.explain)
+    options = check_options(settings, batch)
     files: dict[Path, None] = {}  # resolved paths in first-seen order: overlapping paths queue a file once
     for given in batch.paths:
         resolved = resolve_under_root(given, settings.allowed_root)
