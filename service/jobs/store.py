@@ -272,12 +272,6 @@ class JobStore:
             params.append(before)
         return self._select(" AND ".join(where), tuple(params), order=f"{self.SEQ} DESC", limit=limit)
 
-    def upload_paths(self) -> set[str]:
-        """Every upload file a job still refers to (the others are leftovers of a killed request)."""
-        with self._tx(write=False) as db:
-            rows = db.execute("SELECT path FROM jobs WHERE source = 'upload' AND path != ''").fetchall()
-        return {r["path"] for r in rows}
-
     def count(self, state: JobState) -> int:
         with self._tx(write=False) as db:
             return int(db.execute("SELECT COUNT(*) AS n FROM jobs WHERE state = ?", (state,)).fetchone()["n"])

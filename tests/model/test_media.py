@@ -9,6 +9,8 @@ from PIL import Image
 from unmask.model.errors import CorruptMediaError, MediaLimitError, UnsupportedMediaError
 from unmask.model.media import decode_image, read_frames_at, read_video, sample_indices, sniff, sniff_file
 
+from tests.helpers import png_bytes
+
 
 @pytest.mark.parametrize(
     "head, expected",
@@ -53,14 +55,10 @@ def test_sniff_refuses_text_and_empty():
         sniff(b"")
 
 
-def _png(width, height) -> bytes:
-    buf = io.BytesIO()
-    Image.new("L", (width, height)).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def test_pixel_bomb_is_refused_before_decoding():
-    data = _png(12000, 10000)  # 120 MP of zeros compresses to a small file
+    data = png_bytes(12000, 10000)  # 120 MP of zeros compresses to a small file
     assert len(data) < 1_000_000
     with pytest.raises(MediaLimitError, match=r"^image is 12000x10000 \(120 megapixels\), over the limit of 50 megapixels$"):
         decode_image(data, 50_000_000)

@@ -7,7 +7,7 @@ from unmask.model.predictor import Predictor
 from unmask.service.core.config import Settings
 from unmask.service.main import create_app
 
-PROBLEM = "application/problem+json"
+from tests.helpers import PROBLEM, problem
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +22,6 @@ def _upload(path, name=None, mime="application/octet-stream"):
     return ("files", (name or path.name, path.read_bytes(), mime))
 
 
-def _problem(response, status):
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body = response.json()
-    assert body["status"] == status and body["title"] and body["detail"] and body["type"].startswith("https://")
-    return body
 
 
 def test_health_and_ready(client):
@@ -53,40 +47,40 @@ def test_several_images_give_a_list_in_order(client, shared_data, no_face_image)
 
 
 def test_text_file_is_415_whatever_its_name(client, bad_files):
-    body = _problem(client.post("/v1/images", files=[_upload(bad_files["text"], mime="image/jpeg")]), 415)
+    body = problem(client.post("/v1/images", files=[_upload(bad_files["text"], mime="image/jpeg")]), 415)
     assert "notes.jpg" in body["detail"]
 
 
 def test_video_sent_to_images_is_415(client, shared_data):
-    body = _problem(client.post("/v1/images", files=[_upload(shared_data / "clips" / "ffpp_real_004.mp4")]), 415)
+    body = problem(client.post("/v1/images", files=[_upload(shared_data / "clips" / "ffpp_real_004.mp4")]), 415)
     assert "/v1/videos" in body["detail"]
 
 
 @pytest.mark.parametrize("kind", ["empty", "truncated_jpeg"])
 def test_empty_or_corrupt_image_is_422(client, bad_files, kind):
-    _problem(client.post("/v1/images", files=[_upload(bad_files[kind])]), 422)
+    problem(client.post("/v1/images", files=[_upload(bad_files[kind])]), 422)
 
 
 def test_oversize_upload_is_413(client, tmp_path):
     big = tmp_path / "big.jpg"
     big.write_bytes(b"\xff\xd8\xff" + b"\0" * (4 * 1024 * 1024))
-    body = _problem(client.post("/v1/images", files=[_upload(big)]), 413)
+    body = problem(client.post("/v1/images", files=[_upload(big)]), 413)
     assert "limit" in body["detail"]
 
 
 def test_too_many_files_is_413(client, shared_data):
     frame = shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
-    _problem(client.post("/v1/images", files=[_upload(frame)] * 4), 413)
+    problem(client.post("/v1/images", files=[_upload(frame)] * 4), 413)
 
 
 def test_missing_files_field_is_422(client):
-    _problem(client.post("/v1/images"), 422)
+    problem(client.post("/v1/images"), 422)
 
 
 def test_a_part_without_a_filename_is_422_saying_it_must_be_a_file(client):
     for files in ({"files": ("", b"abc")}, None):
         response = client.post("/v1/images", files=files, data=None if files else {"files": "abc"})
-        detail = _problem(response, 422)["detail"]
+        detail = problem(response, 422)["detail"]
         assert "must be a file" in detail and "UploadFile" not in detail
 
 
@@ -97,7 +91,7 @@ def test_a_job_named_dot_gets_a_name(client, shared_data):
 
 
 def test_unknown_route_is_problem_json(client):
-    _problem(client.get("/v1/nothing"), 404)
+    problem(client.get("/v1/nothing"), 404)
 
 
 def test_video_endpoint(client, shared_data, bad_files):
@@ -105,12 +99,12 @@ def test_video_endpoint(client, shared_data, bad_files):
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["media"] == "video" and len(body["frames"]) == 32 and body["tracks"]
-    _problem(client.post("/v1/videos", files=[_upload(bad_files["truncated_video"])]), 422)
-    _problem(client.post("/v1/videos", files=[_upload(shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg")]), 415)
+    problem(client.post("/v1/videos", files=[_upload(bad_files["truncated_video"])]), 422)
+    problem(client.post("/v1/videos", files=[_upload(shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg")]), 415)
 
 
 def test_video_over_the_duration_limit_is_413(client, shared_data):
-    body = _problem(client.post("/v1/videos", files=[_upload(shared_data / "clips" / "ffpp_real_519.mp4")]), 413)
+    body = problem(client.post("/v1/videos", files=[_upload(shared_data / "clips" / "ffpp_real_519.mp4")]), 413)
     assert "20 s" in body["detail"]
 
 
@@ -158,9 +152,9 @@ def test_per_request_options_reach_the_record(client, shared_data):
 
 def test_bad_options_are_422_problems(client, shared_data):
     frame = shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
-    assert "over the limit of 128" in _problem(client.post("/v1/images", files=[_upload(frame)], data={"frames": "500"}), 422)["detail"]
-    _problem(client.post("/v1/images", files=[_upload(frame)], data={"aggregation": "median"}), 422)
-    _problem(client.post("/v1/images", files=[_upload(frame)], data={"frames": "0"}), 422)
+    assert "over the limit of 128" in problem(client.post("/v1/images", files=[_upload(frame)], data={"frames": "500"}), 422)["detail"]
+    problem(client.post("/v1/images", files=[_upload(frame)], data={"aggregation": "median"}), 422)
+    problem(client.post("/v1/images", files=[_upload(frame)], data={"frames": "0"}), 422)
 
 
 def test_a_job_keeps_its_options(client, shared_data):

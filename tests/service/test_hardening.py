@@ -12,7 +12,6 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 from unmask.model.config import ScoringConfig
 from unmask.model.predictor import Predictor
 from unmask.service.api.uploads import PART_PREFIX
@@ -22,9 +21,10 @@ from unmask.service.jobs.stores import open_store
 from unmask.service.jobs.worker import JobRunner
 from unmask.service.main import create_app
 
+from tests.helpers import png_bytes, problem
+
 from .live import serving
 
-PROBLEM = "application/problem+json"
 KEY = "k-123"
 
 
@@ -59,11 +59,6 @@ def client(predictor, tmp_path, root):
         yield c
 
 
-def _problem(response, status):
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    assert response.json()["status"] == status
-    return response.json()
 
 
 def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict:
@@ -72,14 +67,10 @@ def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict:
             "scheme": "http", "server": ("test", 80), "client": ("127.0.0.1", 1), "root_path": "", "http_version": "1.1"}
 
 
-def _png(width: int, height: int) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (width, height), (90, 120, 150)).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def test_a_symlink_found_in_a_batch_folder_cannot_lead_outside_the_root(client):
-    body = _problem(client.post("/v1/batches", json={"paths": ["media"]}), 403)
+    body = problem(client.post("/v1/batches", json={"paths": ["media"]}), 403)
     assert "link.jpg" in body["detail"]
     assert client.post("/v1/batches", json={"paths": ["clean"]}).status_code == 202
 
@@ -88,9 +79,9 @@ def test_a_pipe_under_the_root_is_refused_not_read(client, root):
     pipe = root / "pipe.mp4"
     os.mkfifo(pipe)  # opening it to read would wait for a writer forever
     try:
-        assert "not a regular file" in _problem(client.post("/v1/jobs", data={"path": "pipe.mp4"}), 422)["detail"]
-        assert "no media files" in _problem(client.post("/v1/batches", json={"paths": ["pipe.mp4"]}), 422)["detail"]
-        assert "a folder" in _problem(client.post("/v1/jobs", data={"path": "clean"}), 422)["detail"]
+        assert "not a regular file" in problem(client.post("/v1/jobs", data={"path": "pipe.mp4"}), 422)["detail"]
+        assert "no media files" in problem(client.post("/v1/batches", json={"paths": ["pipe.mp4"]}), 422)["detail"]
+        assert "a folder" in problem(client.post("/v1/jobs", data={"path": "clean"}), 422)["detail"]
     finally:
         pipe.unlink()
 
@@ -101,8 +92,8 @@ def test_a_long_path_is_a_4xx_not_a_500(client, route):
         return client.post(route, data={"path": path}) if route == "/v1/jobs" else client.post(route, json={"paths": [path]})
 
     for path in ["a" * 300, "media/" + "b" * 300 + "/x.jpg"]:  # a name longer than the file system allows: nothing there
-        assert "not a usable path" in _problem(post(path), 404)["detail"]
-    _problem(post("c" * 5000), 422)  # longer than PATH_MAX
+        assert "not a usable path" in problem(post(path), 404)["detail"]
+    problem(post("c" * 5000), 422)  # longer than PATH_MAX
 
 
 def test_an_unauthenticated_upload_is_refused_before_its_body_is_read(predictor, tmp_path):
@@ -120,7 +111,7 @@ def test_an_unauthenticated_upload_is_refused_before_its_body_is_read(predictor,
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 401 and not reads
     with TestClient(app) as c:
-        frame = _png(64, 64)
+        frame = png_bytes(64, 64, "RGB", (90, 120, 150))
         assert c.post("/v1/images", files={"files": ("f.png", frame)}, headers={"X-API-Key": KEY}).status_code == 200
         assert c.get("/healthz").status_code == 200
 
@@ -129,8 +120,8 @@ def test_one_request_over_its_pixel_budget_is_413_before_decoding(predictor, tmp
     calls = []
     monkeypatch.setattr(predictor, "predict", lambda *a, **k: calls.append(a))
     with TestClient(_app(predictor, tmp_path, sync_max_request_pixels=1_000_000)) as c:
-        files = [("files", (f"{i}.png", _png(600, 600))) for i in range(3)]  # 1.08 M pixels
-        body = _problem(c.post("/v1/images", files=files), 413)
+        files = [("files", (f"{i}.png", png_bytes(600, 600, "RGB", (90, 120, 150)))) for i in range(3)]  # 1.08 M pixels
+        body = problem(c.post("/v1/images", files=files), 413)
     assert "1.08 megapixels, over the limit of 1 megapixel per request" in body["detail"] and "/v1/jobs" in body["detail"]
     assert calls == []
 
@@ -140,10 +131,10 @@ def test_a_bad_last_file_fails_the_request_before_any_file_is_scored(client, pre
     monkeypatch.setattr(predictor, "predict", lambda *a, **k: calls.append(a))
     clip = shared_data / "clips" / "ffpp_real_004.mp4"
     files = [("files", (clip.name, clip.read_bytes())), ("files", ("cut.mp4", bad_files["truncated_video"].read_bytes()))]
-    assert "cut.mp4" in _problem(client.post("/v1/videos", files=files), 422)["detail"]
+    assert "cut.mp4" in problem(client.post("/v1/videos", files=files), 422)["detail"]
     frame = shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
     files = [("files", (frame.name, frame.read_bytes())), ("files", ("cut.jpg", bad_files["truncated_jpeg"].read_bytes()))]
-    assert "cut.jpg" in _problem(client.post("/v1/images", files=files), 422)["detail"]
+    assert "cut.jpg" in problem(client.post("/v1/images", files=files), 422)["detail"]
     assert calls == []
 
 
@@ -152,7 +143,7 @@ def test_a_bad_file_gets_the_same_answer_on_the_sync_and_job_routes(client, bad_
     path = bad_files[kind]
     sync = client.post("/v1/images" if path.suffix == ".jpg" else "/v1/videos", files={"files": (path.name, path.read_bytes())})
     job = client.post("/v1/jobs", files={"file": (path.name, path.read_bytes())})
-    assert _problem(sync, status)["type"] == _problem(job, status)["type"]
+    assert problem(sync, status)["type"] == problem(job, status)["type"]
     assert os.listdir(client.app.state.settings.data_dir / "uploads") == []  # a refused upload is not kept
 
 
@@ -165,7 +156,7 @@ def test_an_unexpected_error_is_a_500_problem_with_the_request_id_logged_once(cl
     with caplog.at_level(logging.ERROR):
         with TestClient(client.app, raise_server_exceptions=False) as c:
             r = c.get("/boom", headers={"X-Request-ID": "req-500"})
-    body = _problem(r, 500)
+    body = problem(r, 500)
     assert r.headers["x-request-id"] == "req-500" and "a bug" not in body["detail"]
     errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
     assert len(errors) == 1 and errors[0].exc_info is not None
@@ -200,7 +191,7 @@ def test_a_chunked_body_over_the_limit_is_413(predictor, tmp_path):
             yield b"\r\n--x--\r\n"
 
         r = c.post("/v1/images", content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"})
-        assert "over the limit of 524288 bytes" in _problem(r, 413)["detail"]
+        assert "over the limit of 524288 bytes" in problem(r, 413)["detail"]
 
 
 def test_healthz_at_once_and_readyz_503_until_the_model_is_loaded(predictor, tmp_path, monkeypatch):
@@ -214,9 +205,9 @@ def test_healthz_at_once_and_readyz_503_until_the_model_is_loaded(predictor, tmp
     with TestClient(create_app(Settings(data_dir=tmp_path))) as c:
         assert c.get("/healthz").status_code == 200
         r = c.get("/readyz")
-        _problem(r, 503)
+        problem(r, 503)
         assert int(r.headers["retry-after"]) > 0
-        _problem(c.post("/v1/images", files={"files": ("a.png", _png(64, 64))}), 503)
+        problem(c.post("/v1/images", files={"files": ("a.png", png_bytes(64, 64, "RGB", (90, 120, 150)))}), 503)
         release.set()
         deadline = time.monotonic() + 10
         while c.get("/readyz").status_code != 200:
@@ -238,7 +229,7 @@ def test_metrics_labels_are_bounded(client):
 
 def test_405_says_which_methods_are_allowed(client):
     r = client.put("/v1/images")
-    _problem(r, 405)
+    problem(r, 405)
     assert r.headers["allow"] == "POST"
     assert client.put("/v1/jobs/0c6f").headers["allow"] == "DELETE, GET, HEAD"  # HEAD is answered wherever GET is
 
@@ -347,9 +338,9 @@ def test_a_clean_shutdown_re_queues_the_running_job_without_an_attempt(predictor
 
 
 def test_a_body_that_is_not_json_is_400_like_a_malformed_multipart(client):
-    body = _problem(client.post("/v1/batches", content=b'{"paths": [', headers={"content-type": "application/json"}), 400)
+    body = problem(client.post("/v1/batches", content=b'{"paths": [', headers={"content-type": "application/json"}), 400)
     assert "JSON" in body["detail"]
-    _problem(client.post("/v1/batches", json={"paths": "frames"}), 422)  # JSON, but not the schema's
+    problem(client.post("/v1/batches", json={"paths": "frames"}), 422)  # JSON, but not the schema's
 
 
 def test_sync_records_round_timings_as_the_cli_and_jobs_do(client, shared_data):
@@ -387,7 +378,7 @@ def test_a_file_name_is_shown_with_invisible_characters_escaped(client, shared_d
     job = client.post("/v1/jobs", content=body, headers=headers).json()
     assert job["name"] == shown and _job_result(client, job)["result"]["path"] == shown
     body, headers = _multipart([(b'form-data; name="files"; filename="' + raw + b'"', b"not an image")])
-    assert _problem(client.post("/v1/images", content=body, headers=headers), 415)["detail"].startswith(shown + ": ")
+    assert problem(client.post("/v1/images", content=body, headers=headers), 415)["detail"].startswith(shown + ": ")
 
 
 def test_a_server_side_name_is_shown_escaped_and_its_file_still_found(client, root):

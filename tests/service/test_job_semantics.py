@@ -26,7 +26,7 @@ from unmask.service.jobs.store import QueueFull
 from unmask.service.jobs.worker import JobRunner
 from unmask.service.main import create_app
 
-PROBLEM = "application/problem+json"
+from tests.helpers import problem
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +51,6 @@ def _client(predictor, tmp_path, root, **settings):
     return TestClient(create_app(Settings(data_dir=tmp_path / "data", allowed_root=root, **settings), predictor))
 
 
-def _problem(response, status):
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    return response.json()
 
 
 # -- webhooks ----------------------------------------------------------------
@@ -135,11 +131,11 @@ def test_delete_forgets_a_job_and_its_upload_while_cancel_keeps_it(predictor, tm
             cancelled = c.post(f"/v1/jobs/{kept}/cancel")
             assert cancelled.status_code == 202 and cancelled.json()["state"] == "cancelled"
             assert c.get(f"/v1/jobs/{kept}").json()["state"] == "cancelled"
-            _problem(c.post(f"/v1/jobs/{kept}/cancel"), 409)
+            problem(c.post(f"/v1/jobs/{kept}/cancel"), 409)
             deleted = c.delete(f"/v1/jobs/{dropped}")
             assert deleted.status_code == 204 and deleted.content == b""
             for answer in (c.get(f"/v1/jobs/{dropped}"), c.delete(f"/v1/jobs/{dropped}"), c.post(f"/v1/jobs/{dropped}/cancel")):
-                _problem(answer, 404)
+                problem(answer, 404)
             assert len(list(uploads.iterdir())) == 1  # the deleted job's upload is gone, the cancelled one's kept
             assert c.delete(f"/v1/jobs/{kept}").status_code == 204  # an ended job can be deleted too
             assert list(uploads.iterdir()) == [] and c.get("/v1/jobs").json()["jobs"] == []
@@ -203,7 +199,7 @@ def test_the_queue_limit_holds_for_requests_arriving_together(store):
 
 def test_a_batch_larger_than_the_queue_is_413_not_a_429_that_can_never_pass(predictor, tmp_path, root):
     with _client(predictor, tmp_path, root, max_queue=1) as c:
-        body = _problem(c.post("/v1/batches", json={"paths": ["frames"]}), 413)
+        body = problem(c.post("/v1/batches", json={"paths": ["frames"]}), 413)
         assert "UNMASK_MAX_QUEUE" in body["detail"] and "2 files" in body["detail"]
 
 
@@ -219,14 +215,14 @@ def test_overlapping_batch_paths_queue_each_file_once(predictor, tmp_path, root)
 
 def test_a_non_media_file_named_in_a_batch_gets_the_jobs_answer(predictor, tmp_path, root):
     with _client(predictor, tmp_path, root) as c:
-        _problem(c.post("/v1/jobs", data={"path": "labels.csv"}), 415)
-        assert "labels.csv" in _problem(c.post("/v1/batches", json={"paths": ["frames", "labels.csv"]}), 415)["detail"]
+        problem(c.post("/v1/jobs", data={"path": "labels.csv"}), 415)
+        assert "labels.csv" in problem(c.post("/v1/batches", json={"paths": ["frames", "labels.csv"]}), 415)["detail"]
 
 
 def test_a_symlink_loop_is_404_not_500(predictor, tmp_path, root):
     with _client(predictor, tmp_path, root) as c:
-        assert "symlink loop" in _problem(c.post("/v1/jobs", data={"path": "loop1"}), 404)["detail"]
-        _problem(c.post("/v1/batches", json={"paths": ["loop1"]}), 404)
+        assert "symlink loop" in problem(c.post("/v1/jobs", data={"path": "loop1"}), 404)["detail"]
+        problem(c.post("/v1/batches", json={"paths": ["loop1"]}), 404)
 
 
 def test_batch_results_list_failed_and_cancelled_files_as_error_records(predictor, tmp_path, root, monkeypatch):
@@ -262,10 +258,10 @@ def test_jobs_are_refused_when_the_model_failed_to_load_and_no_path_is_shown(tmp
         while "failed" not in (r := c.get("/readyz")).json()["detail"]:
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        _problem(r, 503)
+        problem(r, 503)
         assert "retry-after" not in r.headers and "/srv/secret" not in r.text and "CheckpointError" in r.text
-        _problem(c.post("/v1/jobs", data={"path": "frames/a.jpg"}), 503)
-        _problem(c.post("/v1/batches", json={"paths": ["frames"]}), 503)
+        problem(c.post("/v1/jobs", data={"path": "frames/a.jpg"}), 503)
+        problem(c.post("/v1/batches", json={"paths": ["frames"]}), 503)
         assert c.get("/v1/jobs").json()["jobs"] == []
 
 
@@ -313,7 +309,7 @@ def test_a_full_disk_is_507_not_500():
 def test_two_file_parts_in_one_job_are_refused_not_one_dropped(predictor, tmp_path, root, shared_data):
     frame = (shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg").read_bytes()
     with _client(predictor, tmp_path, root) as c:
-        body = _problem(c.post("/v1/jobs", files=[("file", ("a.jpg", frame)), ("file", ("b.jpg", frame))]), 422)
+        body = problem(c.post("/v1/jobs", files=[("file", ("a.jpg", frame)), ("file", ("b.jpg", frame))]), 422)
         assert "one `file`" in body["detail"]
         assert c.get("/v1/jobs").json()["jobs"] == []
         assert c.post("/v1/jobs", files={"file": ("a.jpg", frame)}).status_code == 202
@@ -330,5 +326,5 @@ def test_json_lines_only_when_the_accept_header_prefers_them(predictor, tmp_path
 
 def test_a_problems_instance_does_not_echo_a_huge_path(predictor, tmp_path, root):
     with _client(predictor, tmp_path, root) as c:
-        body = _problem(c.get("/v1/jobs/" + "x" * 5000), 404)
+        body = problem(c.get("/v1/jobs/" + "x" * 5000), 404)
         assert len(body["instance"]) <= 203 and len(body["detail"]) < 100

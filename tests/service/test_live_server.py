@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import time
 
 import pytest
-from PIL import Image
+
+from tests.helpers import png_bytes, problem
 
 from .live import LiveServer, wait_for
 
 pytestmark = pytest.mark.slow
-PROBLEM = "application/problem+json"
 MODEL = os.environ.get("UNMASK_TEST_MODEL", "default")
 KEY = "test-key-123"
 
@@ -48,12 +47,6 @@ def _submit(client, path, name=None):
     return client.post("/v1/jobs", files={"file": (name or path.name, path.read_bytes(), "application/octet-stream")})
 
 
-def _problem(response, status):
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status and body["detail"]
-    return body
 
 
 def test_video_job_goes_queued_running_done_with_the_sync_scores(server, shared_data):
@@ -85,8 +78,8 @@ def test_cancel_queued_and_running(server, shared_data):
         assert client.post(f"/v1/jobs/{queued}/cancel").json()["state"] == "cancelled"
         assert client.post(f"/v1/jobs/{running}/cancel").json()["cancel_requested"] is True
         assert wait_for(client, running, {"cancelled", "done"}, timeout=60)["state"] == "cancelled"
-        _problem(client.post(f"/v1/jobs/{running}/cancel"), 409)
-        _problem(client.get("/v1/jobs/nope"), 404)
+        problem(client.post(f"/v1/jobs/{running}/cancel"), 409)
+        problem(client.get("/v1/jobs/nope"), 404)
 
 
 def test_a_full_queue_answers_429_with_retry_after(server, shared_data):
@@ -97,36 +90,32 @@ def test_a_full_queue_answers_429_with_retry_after(server, shared_data):
         queued = [_submit(client, clip) for _ in range(3)]  # max_queue = 3
         assert [r.status_code for r in queued] == [202, 202, 202]
         full = _submit(client, clip)
-        _problem(full, 429)
+        problem(full, 429)
         assert int(full.headers["retry-after"]) > 0
         for job in [first] + [r.json()["id"] for r in queued]:
             client.delete(f"/v1/jobs/{job}")
 
 
-def _png(width, height) -> bytes:
-    buf = io.BytesIO()
-    Image.new("L", (width, height)).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def test_each_limit_and_bad_input_gets_its_4xx(server, shared_data, bad_files):
     with server.client() as client:
         big = shared_data / "clips" / "ffpp_real_519.mp4"  # 2.3 MB > 1 MB
-        assert "limit of 1048576 bytes" in _problem(_submit(client, big), 413)["detail"]
-        assert "/v1/jobs" in _problem(client.post("/v1/videos", files={"files": (big.name, big.read_bytes())}), 413)["detail"]
-        _problem(_submit(client, bad_files["text"]), 415)
-        _problem(_submit(client, bad_files["truncated_video"]), 422)
-        _problem(_submit(client, bad_files["empty"]), 422)
-        bomb = client.post("/v1/jobs", files={"file": ("bomb.png", _png(12000, 10000), "image/png")})
-        assert "pixels" in _problem(bomb, 413)["detail"]
-        _problem(client.post("/v1/jobs"), 422)
+        assert "limit of 1048576 bytes" in problem(_submit(client, big), 413)["detail"]
+        assert "/v1/jobs" in problem(client.post("/v1/videos", files={"files": (big.name, big.read_bytes())}), 413)["detail"]
+        problem(_submit(client, bad_files["text"]), 415)
+        problem(_submit(client, bad_files["truncated_video"]), 422)
+        problem(_submit(client, bad_files["empty"]), 422)
+        bomb = client.post("/v1/jobs", files={"file": ("bomb.png", png_bytes(12000, 10000), "image/png")})
+        assert "pixels" in problem(bomb, 413)["detail"]
+        problem(client.post("/v1/jobs"), 422)
 
 
 @pytest.mark.parametrize("path", ["../../../etc/passwd", "/etc/passwd", "escape/passwd", "media/../../outside.jpg"])
 def test_path_traversal_is_refused(server, path):
     with server.client() as client:
-        _problem(client.post("/v1/jobs", data={"path": path}), 403)
-        _problem(client.post("/v1/batches", json={"paths": [path]}), 403)
+        problem(client.post("/v1/jobs", data={"path": path}), 403)
+        problem(client.post("/v1/batches", json={"paths": [path]}), 403)
 
 
 def test_server_side_path_job_and_batch(server, root):
@@ -134,7 +123,7 @@ def test_server_side_path_job_and_batch(server, root):
         job = client.post("/v1/jobs", data={"path": "media/dfdc_real_lynaeydofd_fr0.jpg"})
         assert job.status_code == 202
         assert wait_for(client, job.json()["id"], {"done"})["result"]["status"] == "ok"
-        _problem(client.post("/v1/jobs", data={"path": "media/missing.jpg"}), 404)
+        problem(client.post("/v1/jobs", data={"path": "media/missing.jpg"}), 404)
 
         batch = client.post("/v1/batches", json={"paths": ["media"]})
         assert batch.status_code == 202 and batch.json()["files"] == 3
@@ -182,8 +171,8 @@ def test_api_keys(tmp_path_factory, root, shared_data):
     frame = shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
     try:
         with live.client() as client:
-            _problem(_submit(client, frame), 401)
-            _problem(client.post("/v1/images", files={"files": (frame.name, frame.read_bytes())}, headers={"X-API-Key": "wrong"}), 401)
+            problem(_submit(client, frame), 401)
+            problem(client.post("/v1/images", files={"files": (frame.name, frame.read_bytes())}, headers={"X-API-Key": "wrong"}), 401)
             assert client.get("/healthz").status_code == 200
             ok = client.post("/v1/images", files={"files": (frame.name, frame.read_bytes())}, headers={"Authorization": f"Bearer {KEY}"})
             assert ok.status_code == 200

@@ -24,9 +24,15 @@ from unmask.model.predictor import Predictor
 from unmask.service.core.config import Settings
 from unmask.service.main import create_app
 
+from tests.helpers import PROBLEM, problem
+
 from .live import serving
 
-PROBLEM = "application/problem+json"
+
+def problem_detail(response, status: int) -> str:
+    return problem(response, status)["detail"]
+
+
 IDLE_S = 1.0
 FLOOR = 4096.0  # bytes a second
 SLACK_S = 3.0  # a loaded 2-core machine answers late; a missing deadline never answers
@@ -106,7 +112,7 @@ def _body(field: str, filename: str, data: bytes) -> bytes:
     return _part_head(field, filename) + data + f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
-def _timeout_problem(response, body: bytes) -> str:
+def _timeoutproblem_detail(response, body: bytes) -> str:
     import json
 
     assert response.status == 408 and response.getheader("content-type") == PROBLEM, body
@@ -127,7 +133,7 @@ def test_a_stalled_body_gets_408_within_the_deadline_and_leaves_nothing(port, sp
     assert _open_files_under(spool), "the part was not spooled to a file: this test would see no leak"
     response, body = _answer(sock)
     waited = time.monotonic() - sent
-    assert "no bytes of the request body arrived for 1 s" in _timeout_problem(response, body)
+    assert "no bytes of the request body arrived for 1 s" in _timeoutproblem_detail(response, body)
     assert IDLE_S * 0.9 <= waited <= IDLE_S + SLACK_S, waited
     assert _closed(sock)
     assert _open_files_under(spool) == [] and list(spool.iterdir()) == []  # the spooled part is closed, nothing left
@@ -147,7 +153,7 @@ def test_a_body_trickling_under_the_floor_rate_gets_408(port, spool, chunked):
     except (BrokenPipeError, ConnectionResetError):
         pass  # the server answered and closed while this client still sent
     response, body = _answer(sock)
-    assert "the request body arrived too slowly" in _timeout_problem(response, body) and "under the floor of 4096 bytes a second" in body.decode()
+    assert "the request body arrived too slowly" in _timeoutproblem_detail(response, body) and "under the floor of 4096 bytes a second" in body.decode()
     assert _closed(sock)
     assert _open_files_under(spool) == []
 
@@ -185,10 +191,6 @@ def client(predictor, tmp_path_factory):
         yield c
 
 
-def _problem(response, status: int) -> str:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    return response.json()["detail"]
 
 
 @pytest.mark.parametrize("route, field", [("/v1/images", "files"), ("/v1/jobs", "file")])
@@ -196,16 +198,16 @@ def test_a_multipart_body_without_its_closing_boundary_is_400_saying_so(client, 
     whole = _body(field, "frame.jpg", (shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg").read_bytes())
     headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
     for cut in (whole[: len(whole) - len(f"--{BOUNDARY}--\r\n")], whole[:5000]):  # no closing line; a Content-Length too small
-        detail = _problem(client.post(route, content=cut, headers=headers), 400)
+        detail = problem_detail(client.post(route, content=cut, headers=headers), 400)
         assert f"ends before its closing boundary --{BOUNDARY}-- after {len(cut)} bytes" in detail
-    assert "is empty" in _problem(client.post(route, content=b"", headers=headers), 400)
-    assert f"does not start with --{BOUNDARY}" in _problem(client.post(route, content=b"hello", headers=headers), 400)
+    assert "is empty" in problem_detail(client.post(route, content=b"", headers=headers), 400)
+    assert f"does not start with --{BOUNDARY}" in problem_detail(client.post(route, content=b"hello", headers=headers), 400)
 
 
 def test_other_malformed_multipart_is_400_saying_what_is_wrong(client):
     bad_header = f"--{BOUNDARY}\r\nNo colon here\r\n\r\nx\r\n--{BOUNDARY}--\r\n".encode()
-    detail = _problem(client.post("/v1/images", content=bad_header,
+    detail = problem_detail(client.post("/v1/images", content=bad_header,
                                   headers={"content-type": f"multipart/form-data; boundary={BOUNDARY}"}), 400)
     assert detail.startswith("the body is not valid multipart/form-data: ") and "header" in detail
-    detail = _problem(client.post("/v1/images", content=b"x", headers={"content-type": "multipart/form-data"}), 400)
+    detail = problem_detail(client.post("/v1/images", content=b"x", headers={"content-type": "multipart/form-data"}), 400)
     assert "names no boundary" in detail
