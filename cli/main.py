@@ -181,17 +181,18 @@ def _raise(exc: Exception):
 
 
 def cmd_serve(args) -> int:
-    import uvicorn
-
     from ..model.checkpoint import read_info, resolve_checkpoint
     from ..service.core.middleware import configure_logging
-    from ..service.main import create_app
 
     settings = _service_settings(args, host=args.host, port=args.port, allowed_root=args.allowed_root, worker=args.worker)
     configure_logging(settings.log_format, logging.WARNING if args.quiet else logging.INFO)
     _open_store(settings).close()  # a database that cannot be used stops here (the app opens its own) ...
     read_info(resolve_checkpoint(settings.model))  # ... and so does a wrong model name or path (the weights load in the background)
     _check_can_listen(settings.host, settings.port)
+    import uvicorn  # the app (and torch with it) only once every check has passed: a bad setting stops in a second
+
+    from ..service.main import create_app
+
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
     return 0
 
@@ -202,10 +203,7 @@ def cmd_worker(args) -> int:
     import threading
 
     from ..model.checkpoint import read_info, resolve_checkpoint
-    from ..service.core import prometheus
     from ..service.core.middleware import configure_logging
-    from ..service.jobs.background import JobThreads
-    from ..service.lifespan import load_predictor
 
     settings = _service_settings(args, job_workers=args.concurrency)
     configure_logging(settings.log_format, logging.WARNING if args.quiet else logging.INFO)
@@ -215,6 +213,11 @@ def cmd_worker(args) -> int:
         signal.signal(sig, lambda *_: stop.set())
     try:
         read_info(resolve_checkpoint(settings.model))
+        # torch comes with these, once every check has passed: a bad setting stops in a second
+        from ..service.core import prometheus
+        from ..service.jobs.background import JobThreads
+        from ..service.lifespan import load_predictor
+
         if args.metrics_port is not None:
             from prometheus_client import start_http_server
 

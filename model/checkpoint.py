@@ -13,16 +13,16 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-from torch import nn
 
 from . import __version__, strict_json
-from .architectures import create_model
 from .config import ModelConfig
+
+if TYPE_CHECKING:  # torch and timm load only with weights: reading metadata (serve's checks, listings) stays fast
+    import torch
+    from torch import nn
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, info: CheckpointInfo, ha
     ``half`` stores floating tensors as float16 (half the size); loading
     always returns float32.
     """
+    from safetensors.torch import save_file
+
     weights_path, meta_path = checkpoint_paths(path)
     weights_path.parent.mkdir(parents=True, exist_ok=True)
     if not info.created:
@@ -151,6 +153,10 @@ def read_info(path: str | Path) -> CheckpointInfo:
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, CheckpointInfo]:
     """Build the model the metadata names and load the weights into it, strictly."""
+    from safetensors.torch import load_file
+
+    from .architectures import create_model
+
     weights_path, meta_path = checkpoint_paths(path)
     info = read_info(path)
     if not weights_path.is_file():

@@ -1,4 +1,4 @@
-"""The checks a file passes before any scoring, the same on the synchronous and the job routes.
+"""The checks a file passes before any scoring, the same on every route: ``admit`` is the one door.
 
 Type (sniffed) and header limits (pixels, duration) first, for every file
 of a request, and the pixels they would decode to summed against the
@@ -12,8 +12,10 @@ so concurrent uploads cannot multiply memory.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from ...model.errors import MediaError
 from ...model.media import check_decodes, check_image, check_video_limits, pixels_text, probe_video, sample_indices, sniff_file
@@ -30,6 +32,26 @@ class Checked:
     path: Path
     kind: MediaKind
     pixels: int
+
+
+def admit(files: Sequence[tuple[Path, str]], settings: Settings, options: dict, *, max_seconds: float, pointer: str = "",
+          budget: int | None = None, decode: bool = True, slots: AbstractContextManager | None = None) -> list[Checked]:
+    """The one admission every route calls: (path, name) pairs in, checked files out, or the Problem (413, 415, 422).
+
+    Every file's type and header first, then the pixels they decode to
+    against ``budget`` (a synchronous request's), then (``decode``) that each
+    decodes, one at a time under ``slots`` (the job routes' bound on
+    concurrent decodes). A bad last file is refused before any work on the
+    others.
+    """
+    checked = [check_file(path, name, settings, options, max_seconds, pointer) for path, name in files]
+    if budget is not None:
+        check_request_pixels(checked, budget, pointer)
+    if decode:
+        for file in checked:
+            with slots or nullcontext():
+                check_decodable(file, settings.max_pixels)
+    return checked
 
 
 def check_file(path: Path, name: str, settings: Settings, options: dict, max_seconds: float, pointer: str = "") -> Checked:

@@ -14,7 +14,7 @@ from ....model.printable import printable
 from ....model.results import ErrorInfo, MediaResult
 from ...core.problems import Problem
 from ...jobs.store import QueueFull
-from ..checks import check_file
+from ..checks import admit
 from ..deps import RunnerDep, SettingsDep, StoreDep, check_model_usable, check_options
 from ..examples import problems
 from ..paths import expand_media, resolve_under_root
@@ -41,7 +41,7 @@ def create_batch(batch: BatchRequest, request: Request, response: Response, sett
     for given in batch.paths:
         resolved = resolve_under_root(given, settings.allowed_root)
         if resolved.is_file():
-            check_file(resolved, given, settings, options, settings.max_video_seconds)
+            admit([(resolved, given)], settings, options, max_seconds=settings.max_video_seconds, decode=False)
         files.update(dict.fromkeys(expand_media(resolved, settings.allowed_root)))
     if not files:
         raise Problem(422, "Invalid request", "no media files under the given paths", "invalid-request")

@@ -18,7 +18,7 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from ....model.printable import printable
 from ...core.problems import Problem
 from ...jobs.store import JobState, QueueFull
-from ..checks import check_decodable, check_file
+from ..checks import admit
 from ..deps import OptionsDep, RunnerDep, SettingsDep, StoreDep, check_model_usable
 from ..examples import JOB_DONE, JOB_QUEUED, example, problems
 from ..paths import MAX_PATH_CHARS, NO_NUL, resolve_under_root
@@ -68,9 +68,7 @@ def create_job(
         dest = uploads / job_file
         try:
             name, _ = save_upload(file, part, settings.max_upload_bytes)
-            checked = check_file(part, name, settings, options, settings.max_video_seconds)
-            with check_slots:
-                check_decodable(checked, settings.max_pixels)
+            admit([(part, name)], settings, options, max_seconds=settings.max_video_seconds, slots=check_slots)
             os.replace(part, dest)
             job = _queue(store, settings.max_queue, "upload", str(dest), name, options, callback_url)
         except BaseException:
@@ -84,9 +82,7 @@ def create_job(
             raise Problem(422, "Invalid request", f"{path}: a folder; use POST /v1/batches for folders", "invalid-request")
         if not resolved.is_file():
             raise Problem(422, "Invalid request", f"{path}: not a regular file (a pipe, device or socket)", "invalid-request")
-        checked = check_file(resolved, path, settings, options, settings.max_video_seconds)
-        with check_slots:
-            check_decodable(checked, settings.max_pixels)
+        admit([(resolved, path)], settings, options, max_seconds=settings.max_video_seconds, slots=check_slots)
         job = _queue(store, settings.max_queue, "path", str(resolved), printable(path), options, callback_url)
     if runner is not None:  # this process scores jobs: wake it now (workers elsewhere find it at their next poll)
         runner.notify()

@@ -17,7 +17,7 @@ from ....model.errors import MediaError
 from ....model.results import MediaKind, MediaResult
 from ...core import prometheus
 from ...core.problems import Problem, media_problem
-from ..checks import check_decodable, check_file, check_request_pixels
+from ..checks import admit
 from ..deps import OptionsDep, PredictorDep, SettingsDep, sync_slot
 from ..examples import IMAGE_RECORD, VIDEO_RECORD, example, problems
 from ..uploads import saved_uploads
@@ -53,13 +53,10 @@ def score_videos(files: list[UploadFile] = File(..., description="one or more vi
 def _score(files: list[UploadFile], wanted: MediaKind, options: dict, predictor, settings) -> Records:
     _check_count(files, settings.max_files)
     with saved_uploads(files, settings.sync_max_upload_bytes, settings.tmp_dir, TO_JOBS) as saved:
-        checked = []
-        for name, path, kind in saved:
+        for name, _, kind in saved:
             _expect(kind, wanted, name)
-            checked.append(check_file(path, name, settings, options, settings.sync_max_video_seconds, TO_JOBS))
-        check_request_pixels(checked, settings.sync_max_request_pixels, TO_JOBS)
-        for file in checked:
-            check_decodable(file, settings.max_pixels)
+        checked = admit([(path, name) for name, path, _ in saved], settings, options, max_seconds=settings.sync_max_video_seconds,
+                        pointer=TO_JOBS, budget=settings.sync_max_request_pixels)
         results = []
         for file in checked:
             try:
