@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import os
+from collections import defaultdict
 from pathlib import Path
 
 from ..model import strict_json
 from ..model.aggregation import get_strategy, list_strategies
 from ..model.checkpoint import update_metadata
 from ..model.config import ScoringConfig
+from ..model.errors import MediaError
 from ..model.predictor import Predictor
 from ..model.results import MediaResult
 from .metrics import log_loss, roc_auc
@@ -87,12 +90,19 @@ def reenactment_margin(groups: dict) -> dict[str, float]:
     return {g: round(groups[g]["lowest"] - groups["real"]["highest"], 4) for g in REENACTMENT if g in groups}
 
 
-def evaluate_files(predictor: Predictor, labels_csv: Path) -> dict:
+def evaluate_files(predictor: Predictor, labels_csv: Path, detections: dict | None = None) -> dict:
+    """Score every file of a labels CSV as served; the report of figures per file, per manipulation and per strategy.
+
+    ``detections``: a dict kept by the caller across models; files already
+    decoded, detected and cropped by a predictor with the same detection
+    settings and crop geometry are classified from it rather than found again
+    (the crops are the same: only the classifier differs).
+    """
     root = labels_csv.parent
     rows = list(csv.DictReader(labels_csv.open()))
     files = []
     for row in rows:
-        result = predictor.predict(root / row["path"], row["path"], on_error="record")
+        result = _score(predictor, root / row["path"], row["path"], detections)
         frame_mean, frames_over = frame_figures(result)
         files.append(
             {
@@ -122,6 +132,19 @@ def evaluate_files(predictor: Predictor, labels_csv: Path) -> dict:
             for s in list_strategies()
         }
     return report
+
+
+def _score(predictor: Predictor, path: Path, name: str, detections: dict | None):
+    if detections is None:
+        return predictor.predict(path, name, on_error="record")
+    key = (name, predictor.config, dataclasses.astuple(predictor.model_config.crop), predictor.model_config.input_size)
+    try:
+        if key not in detections:
+            detections[key] = predictor.prepare(path, name)
+        prepared = detections[key]
+        return predictor.finish(dataclasses.replace(prepared, timings=defaultdict(float, prepared.timings)))
+    except (MediaError, OSError) as exc:
+        return predictor.error_record(path, exc, name)
 
 
 def markdown(report: dict) -> str:
