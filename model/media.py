@@ -218,8 +218,108 @@ class VideoInfo:
 
 def probe_video(path: str | Path) -> VideoInfo:
     """Frame count, frame rate and size from the container's header."""
-    with _open(path) as container:
-        return _info(container)
+    with OpenVideo(path) as video:
+        return video.info
+
+
+class OpenVideo:
+    """A video file opened once (one ``av.open``) for its header, a first-frame check and the forward read.
+
+    The synchronous routes open each uploaded video once: ``admit`` reads
+    its header and checks that it decodes, and the predictor reads it
+    (``Predictor.predict`` takes an OpenVideo as its source). The check
+    decodes the first frame with a decoder of its own and keeps the packets
+    it read, which the read then replays: nothing is read twice and nothing
+    seeks. ``read`` closes the file when it ends; ``close`` is safe to repeat.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.container = _open(path)
+        try:
+            self.stream = self.container.streams.video[0]
+            self.info = _info(self.container)
+        except BaseException:
+            self.container.close()
+            raise
+        self._demux: Iterator | None = None  # the one demuxer, shared by the check and the read
+        self._replay: list = []  # packets the check read, in file order
+
+    def __enter__(self) -> "OpenVideo":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.container.close()
+
+    def check_decodes(self) -> None:
+        """CorruptMediaError unless the first frame decodes."""
+        try:
+            decoder = _decoder_like(self.stream.codec_context)
+        except (av.FFmpegError, ValueError, TypeError, AttributeError):  # a codec whose parameters cannot be copied
+            decoder = None
+        if decoder is not None and self._first_frame_decodes(decoder):
+            return
+        # Not decoded by a copied decoder: ask the file's own, from a second open, so no file is refused for the copy.
+        with _open(self.path) as container:
+            try:
+                frame = next(container.decode(container.streams.video[0]), None)
+            except av.FFmpegError:
+                frame = None
+        if frame is None:
+            raise CorruptMediaError("no frame of the video could be decoded (empty, truncated or corrupt)")
+
+    def _first_frame_decodes(self, decoder) -> bool:
+        self._demux = self._demux or self.container.demux(self.stream)
+        try:
+            for packet in self._demux:
+                self._replay.append(packet)
+                if decoder.decode(packet if packet.size else None):  # size 0: the end marker; None flushes
+                    return True
+        except av.FFmpegError:
+            return False
+        return False
+
+    def read(self, frames: int | None = None, sample_fps: float | None = None, max_duration: float | None = None,
+             max_pixels: int | None = None) -> Iterator[Frame]:
+        """Yield the kept frames in order, reading forward only; the file is closed when this ends.
+
+        A frame's index counts the frames in presentation order from 0, as a
+        player shows them. Raises CorruptMediaError when nothing can be
+        decoded, MediaLimitError when the video is longer or larger than allowed.
+        """
+        try:
+            check_video_limits(self.info, max_pixels, max_duration)
+            keep = sample_indices(self.info.frame_count, self.info.fps, frames, sample_fps)
+            fps = self.info.fps if self.info.fps > 0 and math.isfinite(self.info.fps) else 25.0
+            self.stream.thread_type = "AUTO"  # frame and slice threads
+            packets = itertools.chain(self._replay, self._demux or self.container.demux(self.stream))
+            yielded = 0
+            try:
+                for index, frame in _decode_kept(self.container, self.stream, keep, packets):
+                    yielded += 1
+                    yield Frame(index=index, time=round(index / fps, 3), image=_upright_rgb(frame))
+            except av.FFmpegError as exc:  # a damaged packet: keep what was decoded, as for a truncated file
+                log.warning("%s: decoding stopped at a damaged packet: %s", self.path, exc)
+            if yielded == 0:
+                raise CorruptMediaError("no frame of the video could be decoded (empty, truncated or corrupt)")
+            if yielded < len(keep):
+                log.warning("%s: decoded %d of %d sampled frames (file ends early)", self.path, yielded, len(keep))
+        finally:
+            self.close()
+
+
+def _decoder_like(codec):
+    """A fresh decoder with the stream's parameters (codec, extradata, size, pixel format)."""
+    decoder = av.CodecContext.create(codec.name, "r")
+    if codec.extradata:
+        decoder.extradata = codec.extradata
+    decoder.width, decoder.height = codec.width, codec.height
+    if codec.format is not None:
+        decoder.pix_fmt = codec.format.name
+    return decoder
 
 
 def check_video_limits(info: VideoInfo, max_pixels: int | None, max_duration: float | None) -> None:
@@ -254,30 +354,8 @@ def read_video(
     max_duration: float | None = None,
     max_pixels: int | None = None,
 ) -> Iterator[Frame]:
-    """Yield the kept frames in order, reading forward only.
-
-    A frame's index counts the frames in presentation order from 0, as a
-    player shows them. Raises CorruptMediaError when nothing can be decoded,
-    MediaLimitError when the video is longer or larger than allowed.
-    """
-    with _open(path) as container:
-        stream = container.streams.video[0]
-        info = _info(container)
-        check_video_limits(info, max_pixels, max_duration)
-        keep = sample_indices(info.frame_count, info.fps, frames, sample_fps)
-        fps = info.fps if info.fps > 0 and math.isfinite(info.fps) else 25.0
-        stream.thread_type = "AUTO"  # frame and slice threads
-        yielded = 0
-        try:
-            for index, frame in _decode_kept(container, stream, keep):
-                yielded += 1
-                yield Frame(index=index, time=round(index / fps, 3), image=_upright_rgb(frame))
-        except av.FFmpegError as exc:  # a damaged packet: keep what was decoded, as for a truncated file
-            log.warning("%s: decoding stopped at a damaged packet: %s", path, exc)
-        if yielded == 0:
-            raise CorruptMediaError("no frame of the video could be decoded (empty, truncated or corrupt)")
-        if yielded < len(keep):
-            log.warning("%s: decoded %d of %d sampled frames (file ends early)", path, yielded, len(keep))
+    """Yield the kept frames of the video at ``path`` in order, reading forward only (``OpenVideo.read``)."""
+    yield from OpenVideo(path).read(frames, sample_fps, max_duration, max_pixels)
 
 
 # Packets wait this many packets for their presentation index: more than any
@@ -289,9 +367,10 @@ _REORDER_WINDOW = 32
 _TRUE_PTS_FORMATS = {"mov", "mp4", "matroska", "webm", "mpegts"}
 
 
-def _decode_kept(container, stream, keep: list[int]) -> Iterator[tuple[int, av.VideoFrame]]:
-    """(index, frame) for each kept index, in order, decoding as little as possible."""
-    packets = (p for p in container.demux(stream) if p.size)  # size 0: the demuxer's end marker
+def _decode_kept(container, stream, keep: list[int], packets: Iterable | None = None) -> Iterator[tuple[int, av.VideoFrame]]:
+    """(index, frame) for each kept index, in order, decoding as little as possible (``packets``: the stream's, from
+    its start; default: demuxed now)."""
+    packets = (p for p in (container.demux(stream) if packets is None else packets) if p.size)  # size 0: the end marker
     first = next(packets, None)
     if first is None or not keep:
         return
@@ -444,13 +523,8 @@ def check_decodes(path: str | Path, kind: MediaKind, max_pixels: int | None = No
             except DECODE_ERRORS as exc:
                 raise _undecodable(exc) from exc
         return
-    with _open(path) as container:
-        try:
-            frame = next(container.decode(container.streams.video[0]), None)
-        except av.FFmpegError:
-            frame = None
-        if frame is None:
-            raise CorruptMediaError("no frame of the video could be decoded (empty, truncated or corrupt)")
+    with OpenVideo(path) as video:
+        video.check_decodes()
 
 
 def read_frames_at(path: str | Path, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:

@@ -31,7 +31,7 @@ from .explain import METHOD as EXPLAIN_METHOD
 from .explain import encode_heatmap, gradcam, pick_faces
 from .face_tracking import FaceFollower
 from .faces import DetectedFace, FaceDetector, crop_box, crop_face
-from .media import Frame, decode_image, kind_from_name, probe_video, read_image, read_video, sample_indices, sniff, sniff_file
+from .media import Frame, OpenVideo, decode_image, kind_from_name, read_image, sample_indices, sniff, sniff_file
 from .orientation import Orientation, face_back, turn_image
 from .prefetch import close_iterator, in_background
 from .results import ErrorInfo, Explanation, FaceResult, FrameResult, MediaKind, MediaResult, ModelRef, TrackResult
@@ -41,7 +41,7 @@ from .tta import apply_tta, check_tta, tta_probability
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], bool]  # (frames done, frames total) -> stop?
-Source = Union[str, Path, bytes, np.ndarray, Sequence[Frame]]
+Source = Union[str, Path, bytes, np.ndarray, Sequence[Frame], OpenVideo]
 
 
 class ScoringCancelled(Exception):
@@ -127,7 +127,9 @@ class Predictor:
 
         Args:
             source: a file path, the file's bytes, an RGB uint8 image array,
-                or a sequence of decoded Frames (a video).
+                a sequence of decoded Frames (a video), or an ``OpenVideo``
+                (a video already opened, e.g. by the service's checks: read
+                from that one open, and closed when done).
             name: what the record's ``path`` says (default: the path).
             progress: called with (frames done, total) after each frame; when
                 it returns True the work stops with ScoringCancelled.
@@ -145,6 +147,8 @@ class Predictor:
     def prepare(self, source: Source, name: str | None = None, *, progress: Progress | None = None, **options) -> Prepared:
         """Decode, detect and crop: everything before the classifier. Raises MediaError for a bad file."""
         config = self.config.with_options(**options)
+        if isinstance(source, OpenVideo):
+            return self._prepare_video(source, name or str(source.path), config, progress)
         if isinstance(source, (str, Path)):
             return self._prepare_path(Path(source), name or str(source), config, progress)
         if isinstance(source, bytes):
@@ -201,10 +205,17 @@ class Predictor:
             started = time.perf_counter()
             frame = read_image(path, config.max_pixels)
             return self._prepare_frames([frame], name, "image", config, (time.perf_counter() - started) * 1000, progress, 1)
-        info = probe_video(path)
+        return self._prepare_video(OpenVideo(path), name, config, progress)
+
+    def _prepare_video(self, video: OpenVideo, name: str, config: ScoringConfig, progress: Progress | None) -> Prepared:
+        """A video read forward from its one open (``OpenVideo.read`` closes it when done)."""
+        info = video.info
         total = len(sample_indices(info.frame_count, info.fps, config.frames, config.sample_fps))
-        frames = read_video(path, config.frames, config.sample_fps, config.max_duration, config.max_pixels)
-        return self._prepare_frames(frames, name, "video", config, progress=progress, total=total, decoding=True)
+        frames = video.read(config.frames, config.sample_fps, config.max_duration, config.max_pixels)
+        try:
+            return self._prepare_frames(frames, name, "video", config, progress=progress, total=total, decoding=True)
+        finally:
+            video.close()  # also when detection stopped before the read began
 
     def _prepare_bytes(self, data: bytes, name: str, config: ScoringConfig, progress: Progress | None) -> Prepared:
         media, _ = sniff(data[:64])

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ...model.errors import MediaError
-from ...model.media import check_decodes, check_image, check_video_limits, pixels_text, probe_video, sample_indices, sniff_file
+from ...model.media import OpenVideo, check_decodes, check_image, check_video_limits, pixels_text, sample_indices, sniff_file
 from ...model.results import MediaKind
 from ..core.config import Settings
 from ..core.problems import Problem, media_problem
@@ -32,25 +32,47 @@ class Checked:
     path: Path
     kind: MediaKind
     pixels: int
+    video: OpenVideo | None = None  # a video, opened once: checked here, read by the predictor (``source``)
+
+    @property
+    def source(self) -> Path | OpenVideo:
+        """What the predictor scores: the open video, or the image's path."""
+        return self.video or self.path
+
+    def close(self) -> None:
+        if self.video is not None:
+            self.video.close()
 
 
 def admit(files: Sequence[tuple[Path, str]], settings: Settings, options: dict, *, max_seconds: float, pointer: str = "",
-          budget: int | None = None, decode: bool = True, slots: AbstractContextManager | None = None) -> list[Checked]:
+          budget: int | None = None, decode: bool = True, slots: AbstractContextManager | None = None,
+          keep_open: bool = False) -> list[Checked]:
     """The one admission every route calls: (path, name) pairs in, checked files out, or the Problem (413, 415, 422).
 
     Every file's type and header first, then the pixels they decode to
     against ``budget`` (a synchronous request's), then (``decode``) that each
     decodes, one at a time under ``slots`` (the job routes' bound on
     concurrent decodes). A bad last file is refused before any work on the
-    others.
+    others. With ``keep_open`` each video stays open for the predictor to
+    read (the caller closes them: ``Checked.close``), so it is opened once.
     """
-    checked = [check_file(path, name, settings, options, max_seconds, pointer) for path, name in files]
-    if budget is not None:
-        check_request_pixels(checked, budget, pointer)
-    if decode:
-        for file in checked:
-            with slots or nullcontext():
-                check_decodable(file, settings.max_pixels)
+    checked: list[Checked] = []
+    try:
+        for path, name in files:
+            checked.append(check_file(path, name, settings, options, max_seconds, pointer))
+        if budget is not None:
+            check_request_pixels(checked, budget, pointer)
+        if decode:
+            for file in checked:
+                with slots or nullcontext():
+                    check_decodable(file, settings.max_pixels)
+    except BaseException:
+        keep_open = False
+        raise
+    finally:
+        if not keep_open:
+            for file in checked:
+                file.close()
     return checked
 
 
@@ -69,25 +91,33 @@ def check_file(path: Path, name: str, settings: Settings, options: dict, max_sec
         kind, _ = sniff_file(path)
         if kind == "image":
             width, height = check_image(path, settings.max_pixels)
-            pixels, seconds = width * height, 0.0
-        else:
-            info = probe_video(path)
-            check_video_limits(info, settings.max_pixels, None)
-            config = settings.scoring().with_options(**options)
-            sampled = len(sample_indices(info.frame_count, info.fps, config.frames, config.sample_fps))
-            pixels, seconds = info.width * info.height * sampled, info.duration
+            return Checked(name, path, kind, width * height)
+        video = OpenVideo(path)
     except MediaError as exc:
         raise media_problem(exc, name) from exc
-    if seconds > max_seconds:
-        raise Problem(413, "Limit exceeded", f"{name}: video lasts {seconds:.1f} s, over the limit of {max_seconds:g} s{pointer}",
-                      "limit_exceeded")
-    return Checked(name, path, kind, pixels)
+    try:
+        info = video.info
+        check_video_limits(info, settings.max_pixels, None)
+        config = settings.scoring().with_options(**options)
+        sampled = len(sample_indices(info.frame_count, info.fps, config.frames, config.sample_fps))
+        if info.duration > max_seconds:
+            raise Problem(413, "Limit exceeded", f"{name}: video lasts {info.duration:.1f} s, over the limit of "
+                          f"{max_seconds:g} s{pointer}", "limit_exceeded")
+    except BaseException as exc:
+        video.close()
+        if isinstance(exc, MediaError):
+            raise media_problem(exc, name) from exc
+        raise
+    return Checked(name, path, kind, info.width * info.height * sampled, video)
 
 
 def check_decodable(checked: Checked, max_pixels: int) -> None:
     """422 (or 413) unless the file decodes: an image in full, a video's first frame."""
     try:
-        check_decodes(checked.path, checked.kind, max_pixels)
+        if checked.video is not None:
+            checked.video.check_decodes()
+        else:
+            check_decodes(checked.path, checked.kind, max_pixels)
     except MediaError as exc:
         raise media_problem(exc, checked.name) from exc
 

@@ -171,3 +171,17 @@ def test_a_job_keeps_its_options(client, shared_data):
             break
         time.sleep(0.1)
     assert job["state"] == "done" and len(job["result"]["frames"]) == 3
+
+
+def test_a_synchronous_video_is_opened_once_for_its_checks_and_its_scoring(client, shared_data, monkeypatch):
+    """The header, the first-frame check and the read share one av.open; the record is the same as from a path."""
+    import av
+
+    from unmask.model import media
+
+    opened, real_open = [], av.open
+    monkeypatch.setattr(media.av, "open", lambda path, *a, **k: (opened.append(str(path)), real_open(path, *a, **k))[1])
+    clip = shared_data / "clips" / "ffpp_real_004.mp4"
+    record = client.post("/v1/videos", files={"files": ("clip.mp4", clip.read_bytes())}, data={"frames": "4"}).json()
+    assert len(opened) == 1, opened
+    assert record["status"] == "ok" and [f["index"] for f in record["frames"]] == [f.index for f in media.read_video(clip, 4)]

@@ -56,13 +56,17 @@ def _score(files: list[UploadFile], wanted: MediaKind, options: dict, predictor,
         for name, _, kind in saved:
             _expect(kind, wanted, name)
         checked = admit([(path, name) for name, path, _ in saved], settings, options, max_seconds=settings.sync_max_video_seconds,
-                        pointer=TO_JOBS, budget=settings.sync_max_request_pixels)
+                        pointer=TO_JOBS, budget=settings.sync_max_request_pixels, keep_open=True)
         results = []
-        for file in checked:
-            try:
-                results.append(predictor.predict(file.path, file.name, **options))
-            except MediaError as exc:
-                raise media_problem(exc, file.name) from exc
+        try:
+            for file in checked:  # a video is read from the handle its checks opened: one open per file
+                try:
+                    results.append(predictor.predict(file.source, file.name, **options))
+                except MediaError as exc:
+                    raise media_problem(exc, file.name) from exc
+        finally:
+            for file in checked:
+                file.close()
     for result in results:
         prometheus.record_result(result)
     return results[0] if len(results) == 1 else results
