@@ -20,11 +20,13 @@ import math
 import os
 import re
 import stat
+import tempfile
+import time
 import warnings
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence, Union
 
 import av
 import cv2
@@ -542,3 +544,68 @@ def read_frames_at(path: str | Path, indices: Iterable[int]) -> Iterator[tuple[i
                 yield index, _upright_rgb(frame)
         except av.FFmpegError as exc:
             log.warning("%s: decoding stopped at a damaged packet: %s", path, exc)
+
+
+Source = Union[str, Path, bytes, np.ndarray, Sequence[Frame], "OpenVideo"]
+
+
+@dataclass
+class MediaStream:
+    """A source ready to read: its kind, its frames (a video's decode as they are read), and how many will come."""
+
+    name: str
+    kind: MediaKind
+    frames: Iterable[Frame]
+    total: int
+    decode_ms: float = 0.0  # decoding already done (an image is decoded when opened)
+    decoding: bool = False  # the frames decode as they are read: worth a thread running ahead
+    close: Callable[[], None] = field(default=lambda: None)
+
+
+def open_media(source: Source, name: str | None = None, *, frames: int | None = None, sample_fps: float | None = None,
+               max_duration: float | None = None, max_pixels: int | None = None) -> MediaStream:
+    """Every source the predictor takes, as frames to read: the one place that tells them apart.
+
+    A path or bytes is sniffed (image or video); an RGB array is an image; a
+    sequence of Frames a decoded video; an ``OpenVideo`` a video already
+    opened (read from that one open). Call ``close`` when done: it closes a
+    video and removes the temporary copy of video bytes.
+    """
+    if isinstance(source, OpenVideo):
+        return _video_stream(source, name or str(source.path), frames, sample_fps, max_duration, max_pixels)
+    if isinstance(source, np.ndarray):
+        return MediaStream(name or "image", "image", [Frame(0, 0.0, source)], 1)
+    if isinstance(source, (str, Path)):
+        path, name = Path(source), name or str(source)
+        if sniff_file(path)[0] == "image":
+            return _image_stream(name, lambda: read_image(path, max_pixels))
+        return _video_stream(OpenVideo(path), name, frames, sample_fps, max_duration, max_pixels)
+    if isinstance(source, bytes):
+        name = name or "upload"
+        if sniff(source[:64])[0] == "image":
+            return _image_stream(name, lambda: Frame(0, 0.0, decode_image(source, max_pixels)))
+        fd, tmp = tempfile.mkstemp(prefix="unmask-", suffix=".video")  # FFmpeg reads a file; removed by close
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(source)
+        try:
+            stream = _video_stream(OpenVideo(tmp), name, frames, sample_fps, max_duration, max_pixels)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        close = stream.close
+        stream.close = lambda: (close(), Path(tmp).unlink(missing_ok=True))
+        return stream
+    decoded = list(source)
+    return MediaStream(name or "frames", "video", decoded, len(decoded))
+
+
+def _image_stream(name: str, decode: Callable[[], Frame]) -> MediaStream:
+    started = time.perf_counter()
+    frame = decode()
+    return MediaStream(name, "image", [frame], 1, decode_ms=(time.perf_counter() - started) * 1000)
+
+
+def _video_stream(video: OpenVideo, name: str, frames, sample_fps, max_duration, max_pixels) -> MediaStream:
+    total = len(sample_indices(video.info.frame_count, video.info.fps, frames, sample_fps))
+    return MediaStream(name, "video", video.read(frames, sample_fps, max_duration, max_pixels), total, decoding=True,
+                       close=video.close)

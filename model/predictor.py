@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Literal, Sequence, TypeVar, Union
+from typing import Callable, Iterable, Iterator, Literal, TypeVar
 
 import numpy as np
 
@@ -31,7 +30,7 @@ from .explain import METHOD as EXPLAIN_METHOD
 from .explain import encode_heatmap, gradcam, pick_faces
 from .face_tracking import FaceFollower
 from .faces import DetectedFace, FaceDetector, crop_box, crop_face
-from .media import Frame, OpenVideo, decode_image, kind_from_name, read_image, sample_indices, sniff, sniff_file
+from .media import Frame, MediaStream, Source, kind_from_name, open_media
 from .orientation import Orientation, face_back, turn_image
 from .prefetch import close_iterator, in_background
 from .results import ErrorInfo, Explanation, FaceResult, FrameResult, MediaKind, MediaResult, ModelRef, TrackResult
@@ -41,7 +40,6 @@ from .tta import apply_tta, check_tta, tta_probability
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], bool]  # (frames done, frames total) -> stop?
-Source = Union[str, Path, bytes, np.ndarray, Sequence[Frame], OpenVideo]
 
 
 class ScoringCancelled(Exception):
@@ -145,18 +143,20 @@ class Predictor:
             return self.error_record(source, exc, name)
 
     def prepare(self, source: Source, name: str | None = None, *, progress: Progress | None = None, **options) -> Prepared:
-        """Decode, detect and crop: everything before the classifier. Raises MediaError for a bad file."""
+        """Decode, detect and crop: everything before the classifier. Raises MediaError for a bad file.
+
+        The stages in order: the reader (``open_media``: whatever the source
+        is, frames to read), then the detector and cropper on each frame as
+        it comes (``_detect_and_crop``); ``finish`` runs the classifier,
+        tracker and aggregator.
+        """
         config = self.config.with_options(**options)
-        if isinstance(source, OpenVideo):
-            return self._prepare_video(source, name or str(source.path), config, progress)
-        if isinstance(source, (str, Path)):
-            return self._prepare_path(Path(source), name or str(source), config, progress)
-        if isinstance(source, bytes):
-            return self._prepare_bytes(source, name or "upload", config, progress)
-        if isinstance(source, np.ndarray):
-            return self._prepare_frames([Frame(0, 0.0, source)], name or "image", "image", config, progress=progress, total=1)
-        frames = list(source)
-        return self._prepare_frames(frames, name or "frames", "video", config, progress=progress, total=len(frames))
+        media = open_media(source, name, frames=config.frames, sample_fps=config.sample_fps,
+                           max_duration=config.max_duration, max_pixels=config.max_pixels)
+        try:
+            return self._detect_and_crop(media, config, progress)
+        finally:
+            media.close()  # also when detection stopped before the read began
 
     def finish(self, prepared: Prepared, progress: Progress | None = None) -> MediaResult:
         """Classify the prepared crops and assemble the record.
@@ -199,63 +199,24 @@ class Predictor:
 
     # -- stages ------------------------------------------------------------
 
-    def _prepare_path(self, path: Path, name: str, config: ScoringConfig, progress: Progress | None) -> Prepared:
-        media, _ = sniff_file(path)
-        if media == "image":
-            started = time.perf_counter()
-            frame = read_image(path, config.max_pixels)
-            return self._prepare_frames([frame], name, "image", config, (time.perf_counter() - started) * 1000, progress, 1)
-        return self._prepare_video(OpenVideo(path), name, config, progress)
+    def _detect_and_crop(self, media: MediaStream, config: ScoringConfig, progress: Progress | None) -> Prepared:
+        """Detect and crop each frame as the reader yields it.
 
-    def _prepare_video(self, video: OpenVideo, name: str, config: ScoringConfig, progress: Progress | None) -> Prepared:
-        """A video read forward from its one open (``OpenVideo.read`` closes it when done)."""
-        info = video.info
-        total = len(sample_indices(info.frame_count, info.fps, config.frames, config.sample_fps))
-        frames = video.read(config.frames, config.sample_fps, config.max_duration, config.max_pixels)
-        try:
-            return self._prepare_frames(frames, name, "video", config, progress=progress, total=total, decoding=True)
-        finally:
-            video.close()  # also when detection stopped before the read began
-
-    def _prepare_bytes(self, data: bytes, name: str, config: ScoringConfig, progress: Progress | None) -> Prepared:
-        media, _ = sniff(data[:64])
-        if media == "image":
-            started = time.perf_counter()
-            frame = Frame(0, 0.0, decode_image(data, config.max_pixels))
-            return self._prepare_frames([frame], name, "image", config, (time.perf_counter() - started) * 1000, progress, 1)
-        with tempfile.NamedTemporaryFile(prefix="unmask-", suffix=".video") as tmp:  # OpenCV reads videos from files
-            tmp.write(data)
-            tmp.flush()
-            return self._prepare_path(Path(tmp.name), name, config, progress)
-
-    def _prepare_frames(
-        self,
-        frames: Iterable[Frame],
-        name: str,
-        media: MediaKind,
-        config: ScoringConfig,
-        decode_ms: float = 0.0,
-        progress: Progress | None = None,
-        total: int = 0,
-        decoding: bool = False,
-    ) -> Prepared:
-        """Detect and crop each frame as the iterable yields it.
-
-        ``decoding``: the iterable decodes a video; it then runs up to
-        ``decode_ahead`` frames ahead in a second thread, and its time counts
-        as "decode" (so decode, detect and classify can add up to more than
-        the total). Each frame's pixels are dropped once its faces are
-        cropped, so memory holds crops, not frames.
+        A video's frames are decoded up to ``decode_ahead`` frames ahead in a
+        second thread, and that time counts as "decode" (so decode, detect
+        and classify can add up to more than the total). Each frame's pixels
+        are dropped once its faces are cropped, so memory holds crops, not frames.
         """
-        prepared = Prepared(name=name, media=media, config=config, started=time.perf_counter() - decode_ms / 1000)
-        prepared.timings["decode"] = decode_ms
+        name, frames, total = media.name, media.frames, media.total
+        prepared = Prepared(name=name, media=media.kind, config=config, started=time.perf_counter() - media.decode_ms / 1000)
+        prepared.timings["decode"] = media.decode_ms
         crop, size = self.model_config.crop, self.model_config.input_size
         follower = FaceFollower(self.detector, config)
         orientation = Orientation(self.detector, config.turn_probe_frames)
         # The detector's downscaled copy is made with the frame ("decode"), in the
         # decoder's thread when decoding ahead: that thread has time to spare.
         scaled = _timed(_with_copy(frames, self.detector), prepared.timings, "decode")
-        if decoding and config.decode_ahead:
+        if media.decoding and config.decode_ahead:
             scaled = in_background(scaled, config.decode_ahead, name="unmask-decode")
         with contextlib.closing(scaled):  # a cancelled or failed file stops its decoder at once
             for frame, small, factor in scaled:
