@@ -194,9 +194,11 @@ class ScoringConfig:
             raise ValueError(f"options {unknown} cannot be set per request; these can: {', '.join(PER_REQUEST)}")
         return dataclasses.replace(self, **options) if options else self
 
-    def options(self) -> dict:
-        """The per-request options in force, as the record reports them."""
-        return {name: getattr(self, name) for name in PER_REQUEST}
+    def options(self, media: str = "video") -> dict:
+        """The per-request options in force, as the record reports them: for an image only what applies to one
+        (``explain``; frames, their rate and a track's aggregation are a video's)."""
+        names = ("explain",) if media == "image" else PER_REQUEST
+        return {name: getattr(self, name) for name in names}
 
 
 def default_config(name: str) -> ModelConfig:

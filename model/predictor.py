@@ -313,7 +313,7 @@ class Predictor:
             for tid, members in sorted(by_track.items())
         ]
         common = dict(path=prepared.name, media=prepared.media, model=self.model_ref, threshold=self.model_config.threshold,
-                      aggregation=config.aggregation, frames=frames_out, tracks=tracks, options=config.options())
+                      aggregation=config.aggregation, frames=frames_out, tracks=tracks, options=config.options(prepared.media))
         if not tracks:
             return MediaResult(status="no_face", **common)  # type: ignore[arg-type]
         return MediaResult(status="ok", score=max(t.score for t in tracks if t.counted), **common)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ Every error response refers to one ``Problem`` component (``core.problems.Proble
 with the media type the server really sends, ``application/problem+json``.
 """
 
+from ..core.problem_types import slug
 from ..core.problems import PROBLEM_JSON, TYPE_BASE
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -48,7 +49,7 @@ def problems(*statuses: int) -> dict:
     out = {}
     for status in statuses:
         title, detail, kind = PROBLEM_EXAMPLES[status]
-        example = {"type": TYPE_BASE + kind, "title": title, "status": status, "detail": detail}
+        example = {"type": TYPE_BASE + slug(kind), "title": title, "status": status, "detail": detail}
         out[status] = {
             "description": DESCRIPTIONS[status],
             "content": {PROBLEM_JSON: {"schema": PROBLEM_REF, "example": example}},
@@ -83,7 +84,7 @@ IMAGE_RECORD = {
         }
     ],
     "tracks": [{"id": 0, "score": 0.91, "frames": 1, "start": 0.0, "end": 0.0, "counted": True}],
-    "options": {"frames": 32, "sample_fps": None, "aggregation": "confident", "explain": False},
+    "options": {"explain": False},
     "explanations": None,
     "timings_ms": {"decode": 31.0, "detect": 410.0, "classify": 50.0, "total": 491.0},
 }

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
         default_factory=list, description="comma-separated SHA-256 hex digests of accepted keys; empty: no auth"
     )
     log_format: Literal["text", "json"] = "text"
+    problem_base_uri: str = Field("/problems/", min_length=1, description="problem types are this + a slug; the "
+                                  "default is relative and served by this server as pages that explain each one")
 
     # limits (jobs and batches)
     max_upload_mb: float = Field(1024.0, gt=0, description="largest upload to /v1/jobs")

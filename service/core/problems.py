@@ -21,17 +21,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ...model.errors import CorruptMediaError, MediaError, MediaLimitError, UnsupportedMediaError
 from ...model.printable import printable
+from .problem_types import slug
 
 PROBLEM_JSON = "application/problem+json"
-TYPE_BASE = "https://unmask.dev/problems/"
+TYPE_BASE = "/problems/"  # the default of the problem_base_uri setting: relative, served by this server
 # Problem types of the statuses Starlette raises on its own (routing, methods).
-STATUS_KINDS = {404: "not-found", 405: "method-not-allowed", 413: "limit_exceeded"}
+STATUS_KINDS = {404: "not_found", 405: "method_not_allowed", 413: "limit_exceeded"}
 
 
 class ProblemBody(BaseModel):
     """The body of every error response (RFC 9457 problem details); the OpenAPI ``Problem`` component."""
 
-    type: str = Field(description="URI naming the kind of problem, stable for machines", examples=[TYPE_BASE + "unsupported_media"])
+    type: str = Field(description="URI naming the kind of problem, stable for machines: the problem_base_uri setting "
+                      "(default relative, /problems/) and a slug; the server serves it as a page that explains it",
+                      examples=[TYPE_BASE + "unsupported_media"])
     title: str = Field(description="short human summary of the kind of problem", examples=["Unsupported media type"])
     status: int = Field(description="the HTTP status code", examples=[415])
     detail: str = Field(description="what went wrong with this request: the file, the field or the limit", examples=["notes.txt: not a supported image or video"])
@@ -44,11 +47,11 @@ class Problem(StarletteHTTPException):
     def __init__(self, status: int, title: str, detail: str, kind: str | None = None, headers: dict | None = None):
         super().__init__(status, detail, headers)
         self.status, self.title = status, title
-        self.kind = kind or title.lower().replace(" ", "-")
+        self.kind = slug(kind or title)  # one style: lower case with underscores (service.core.problem_types)
 
-    def response(self, instance: str | None = None) -> JSONResponse:
+    def response(self, instance: str | None = None, base: str = TYPE_BASE) -> JSONResponse:
         # The detail and the path quote what a client sent (file names, paths): a person reads them.
-        body = {"type": TYPE_BASE + self.kind, "title": self.title, "status": self.status, "detail": printable(self.detail)}
+        body = {"type": base + self.kind, "title": self.title, "status": self.status, "detail": printable(self.detail)}
         if instance:
             body["instance"] = printable(shortened(instance))  # a client's 5,000-character path is not echoed whole
         return JSONResponse(body, status_code=self.status, media_type=PROBLEM_JSON, headers=self.headers)
@@ -83,14 +86,22 @@ def install_problem_handlers(app: FastAPI) -> None:
                 headers["Allow"] = ", ".join(_allowed_methods(request.app.openapi(), request.url.path)) or headers.get("Allow", "")
             detail = _form_detail(exc) if exc.status_code == 400 else str(exc.detail)
             exc = Problem(exc.status_code, _title(exc.status_code), detail, STATUS_KINDS.get(exc.status_code), headers)
-        return exc.response(request.url.path)
+        return exc.response(request.url.path, type_base(request.app))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):  # not JSON at all: a malformed body, as for multipart
-            return Problem(400, "Bad Request", describe_errors(errors), "bad-request").response(request.url.path)
-        return Problem(422, "Invalid request", describe_errors(errors), "invalid-request").response(request.url.path)
+            return Problem(400, "Bad Request", describe_errors(errors), "bad-request").response(request.url.path,
+                                                                                                 type_base(request.app))
+        return Problem(422, "Invalid request", describe_errors(errors), "invalid-request").response(request.url.path,
+                                                                                                     type_base(request.app))
+
+
+def type_base(app) -> str:
+    """Where the app's problem types point (the ``problem_base_uri`` setting)."""
+    settings = getattr(getattr(app, "state", None), "settings", None)
+    return getattr(settings, "problem_base_uri", TYPE_BASE)
 
 
 def _form_detail(exc: StarletteHTTPException) -> str:

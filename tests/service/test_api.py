@@ -148,6 +148,9 @@ def test_per_request_options_reach_the_record(client, shared_data):
     body = r.json()
     assert len(body["frames"]) == 4 and body["aggregation"] == "max"
     assert body["options"] == {"frames": 4, "sample_fps": None, "aggregation": "max", "explain": False}
+    image = client.post("/v1/images", files=[_upload(shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg")],
+                        data={"frames": "4"}).json()
+    assert image["options"] == {"explain": False}  # only what applies to an image
 
 
 def test_bad_options_are_422_problems(client, shared_data):
@@ -171,6 +174,12 @@ def test_a_job_keeps_its_options(client, shared_data):
             break
         time.sleep(0.1)
     assert job["state"] == "done" and len(job["result"]["frames"]) == 3
+    # A dashboard reads each verdict from the listing, without a request per job.
+    listed = next(j for j in client.get("/v1/jobs").json()["jobs"] if j["id"] == job["id"])
+    assert listed["result"] is None
+    assert (listed["result_status"], listed["label"], listed["score"]) == (job["result"]["status"], job["result"]["label"],
+                                                                           job["result"]["score"])
+    assert listed["result_status"] == "ok" and listed["label"] in ("fake", "real") and 0 <= listed["score"] <= 1
 
 
 def test_a_synchronous_video_is_opened_once_for_its_checks_and_its_scoring(client, shared_data, monkeypatch):

@@ -118,7 +118,7 @@ def _timeoutproblem_detail(response, body: bytes) -> str:
     assert response.status == 408 and response.getheader("content-type") == PROBLEM, body
     assert response.getheader("connection") == "close"
     problem = json.loads(body)
-    assert problem["status"] == 408 and problem["type"].endswith("/request-timeout")
+    assert problem["status"] == 408 and problem["type"].endswith("/request_timeout")
     return problem["detail"]
 
 
