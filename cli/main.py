@@ -22,6 +22,8 @@ import logging
 import os
 import socket
 import sys
+import time
+from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator, get_args
 
@@ -345,18 +347,24 @@ def cmd_score(args) -> int:
         results = score_with_ray(todo, args.model, config, args.actors, address=args.ray_address)
     else:
         results = score_many(Predictor(args.model, config), todo)
-    failed = 0
+    failed, counts, started = 0, Counter(), time.monotonic()
     saved_stems: set[str] = set()
     show = args.progress if args.progress is not None else bool(args.out)
     with RecordWriter(args.out, fmt, append=bool(done)) as writer, progress_bar(len(todo), show) as bar:
         for result in results:
             failed += result.status == "error"
+            counts[result.label or result.status] += 1
             writer.write(result)
             if args.save:
                 failed += not _save_pictures(result, args.save, saved_stems)
             bar.update(1)
     if failed:
         log.warning("%d of %d files could not be scored", failed, len(todo))
+    if not args.quiet:  # on stderr, so piped records stay clean: where the pictures went, what the run came to
+        if args.save:
+            print(f"pictures saved to {args.save}", file=sys.stderr)
+        parts = [f"{counts[k]} {k.replace('_', ' ')}" for k in ("fake", "real", "no_face", "error") if counts[k]]
+        print(f"{len(todo)} files: {', '.join(parts)} in {time.monotonic() - started:.1f} s", file=sys.stderr)
     return 1 if failed else 0
 
 

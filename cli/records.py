@@ -77,7 +77,7 @@ class RecordWriter:
             if not self.append:
                 self._csv.writeheader()
         elif self.fmt == "table":
-            print(f"{'status':8} {'label':5} {'score':>6} {'faces':>5} {'ms':>7}  path", file=self._fh)
+            print(f"{'status':8} {'label':5} {'score':>6} {'persons':>7} {'faces':>5} {'ms':>7}  path", file=self._fh)
         return self
 
     def write(self, result: MediaResult) -> None:
@@ -88,7 +88,9 @@ class RecordWriter:
         else:
             row = result.to_row()
             note = f"  ({row['error_detail']})" if row["error_detail"] else ""
-            line = f"{row['status']:8} {row['label'] or '-':5} {row['score'] or '-':>6} {row['faces']:>5} {row['total_ms']:>7}  {row['path']}{note}"
+            persons = sum(t.counted for t in result.tracks)  # people followed through the file (counted tracks)
+            line = (f"{row['status']:8} {row['label'] or '-':5} {row['score'] or '-':>6} {persons:>7} {row['faces']:>5} "
+                    f"{row['total_ms']:>7}  {row['path']}{note}")
             print(printable(line), file=self._fh)
         self._fh.flush()
 

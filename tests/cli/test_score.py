@@ -88,3 +88,21 @@ def test_the_table_escapes_control_characters_in_file_names(tiny_checkpoint, tmp
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 and "\x1b" not in "".join(lines)  # the header and one line a file
     assert lines[1].endswith("esc\\x1b[31mred.jpg") and lines[2].endswith("new\\x0aline.jpg")
+
+
+def test_a_run_ends_with_one_summary_line_and_the_table_counts_persons(tiny_checkpoint, shared_data, tmp_path, capsys):
+    frames = [shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg", shared_data / "frames" / "dfdc_fake_mqzvfufzoq_fr0.jpg"]
+    (tmp_path / "notes.jpg").write_text("not an image")
+    save = tmp_path / "pictures"
+    code = main(["score", *map(str, frames), str(tmp_path / "notes.jpg"), "--format", "table", "--model", str(tiny_checkpoint),
+                 "--no-progress", "--save", str(save)])
+    out, err = capsys.readouterr()
+    assert code == 1  # one file could not be scored
+    header, *rows = out.splitlines()
+    assert header.split()[:6] == ["status", "label", "score", "persons", "faces", "ms"]
+    assert [row.split()[3] for row in rows if row.startswith("ok")] == ["1", "1"]  # one person in each frame
+    labels = [row.split()[1] for row in rows if row.startswith("ok")]
+    summary = err.strip().splitlines()[-1]
+    assert summary.startswith("3 files: ") and summary.endswith(" s") and "1 error" in summary
+    assert all(f"{labels.count(k)} {k}" in summary for k in set(labels))
+    assert f"pictures saved to {save}" in err and any(save.iterdir())
