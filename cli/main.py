@@ -52,7 +52,9 @@ def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))  # file names escaped
+    # A person at a terminal reads plain notices; a log file or collector gets time, level and source (names escaped).
+    plain = sys.stderr.isatty() and args.func is not cmd_serve and args.func is not cmd_worker
+    handler.setFormatter(TextFormatter("unmask: %(message)s" if plain else "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, handlers=[handler])
     from ..model.checkpoint import CheckpointError
     from ..training.errors import TrainingError
@@ -94,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(score)
     score.add_argument("--format", choices=["jsonl", "table", "csv"], default=None, help="default: from --out's suffix; else table on a terminal, jsonl otherwise")
     score.add_argument("--out", type=Path, help="write records here (.jsonl, or .csv for a flat table); a rerun resumes it")
-    score.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar on stderr (default: when --out is set)")
+    score.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar on stderr (default: when --out is set or stderr is a terminal)")
     _scoring_option_args(score)
     score.add_argument("--save", type=Path, default=None, metavar="DIR", help="write pictures per file here: annotated image, "
                        "for videos a contact sheet and the score timeline, heat maps with --explain (PNG)")
@@ -349,7 +351,7 @@ def cmd_score(args) -> int:
         results = score_many(Predictor(args.model, config), todo)
     failed, counts, started = 0, Counter(), time.monotonic()
     saved_stems: set[str] = set()
-    show = args.progress if args.progress is not None else bool(args.out)
+    show = args.progress if args.progress is not None else bool(args.out) or sys.stderr.isatty()
     with RecordWriter(args.out, fmt, append=bool(done)) as writer, progress_bar(len(todo), show) as bar:
         for result in results:
             failed += result.status == "error"

@@ -106,3 +106,41 @@ def test_a_run_ends_with_one_summary_line_and_the_table_counts_persons(tiny_chec
     assert summary.startswith("3 files: ") and summary.endswith(" s") and "1 error" in summary
     assert all(f"{labels.count(k)} {k}" in summary for k in set(labels))
     assert f"pictures saved to {save}" in err and any(save.iterdir())
+
+
+def test_at_a_terminal_the_shared_clips_get_a_progress_bar_plain_notices_and_the_summary(tiny_checkpoint, shared_data):
+    """Run as a person runs it: stdout and stderr a terminal (a pty), no --out."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+    from pathlib import Path
+
+    clips = sorted((shared_data / "clips").glob("*.mp4"))
+    assert len(clips) == 11
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # a terminal has a size
+    unmask = str(Path(sys.executable).with_name("unmask"))
+    proc = subprocess.Popen([unmask, "score", *map(str, clips), "--model", str(tiny_checkpoint), "--frames", "2"],
+                            stdin=follower, stdout=follower, stderr=follower, env=dict(os.environ, HF_HUB_OFFLINE="1"),
+                            close_fds=True)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.wait(timeout=300) == 0
+    os.close(leader)
+    text = seen.decode(errors="replace")
+    assert "11/11 [" in text and ("file/s" in text or "s/file" in text)  # tqdm's bar: files done of 11, and the rate
+    assert "status   label" in text and all(clip.name in text for clip in clips)  # the table, a line a clip
+    assert "11 files: " in text.splitlines()[-1]
+    assert " INFO " not in text  # notices are plain at a terminal, not log lines
