@@ -185,7 +185,6 @@ def test_a_job_keeps_its_options(client, shared_data):
 def test_a_synchronous_video_is_opened_once_for_its_checks_and_its_scoring(client, shared_data, monkeypatch):
     """The header, the first-frame check and the read share one av.open; the record is the same as from a path."""
     import av
-
     from unmask.model import media
 
     opened, real_open = [], av.open
