@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 from .problems import Problem
 
 PROTECTED_PREFIX = "/v1/"  # the API; probes, metrics and docs stay open
 AUTH_HEADERS = {"WWW-Authenticate": "Bearer"}
+BEARER = re.compile(r"bearer +[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)  # RFC 6750's b64token
 
 
 def needs_key(method: str, path: str) -> bool:
@@ -35,6 +37,9 @@ def check_key(headers: dict[str, str], digests: list[str]) -> Problem | None:
     """None when the request may go on; else the 401 to answer."""
     if not digests:
         return None
+    auth = headers.get("authorization")
+    if auth is not None and not BEARER.fullmatch(auth.strip()):  # credentials sent but unreadable: never guess past them
+        return Problem(401, "Unauthorized", "the Authorization header is not `Bearer KEY`", "unauthorized", headers=AUTH_HEADERS)
     key = sent_key(headers)
     if not key:
         return Problem(401, "Unauthorized", "an API key is required (X-API-Key or Authorization: Bearer)", "unauthorized",

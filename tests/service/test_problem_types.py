@@ -60,3 +60,17 @@ def test_the_base_uri_is_a_setting(tiny_checkpoint, tmp_path):
     with TestClient(app) as client:
         assert problem(client.get("/v1/jobs/nope"), 404)["type"] == "https://errors.example.org/unmask/not_found"
         assert problem(client.post("/v1/jobs", data={"frames": "0", "path": "x"}), 422)["type"].endswith("/invalid_request")
+
+
+def test_an_unreadable_authorization_header_is_refused_even_beside_a_good_key(tiny_checkpoint, tmp_path):
+    import hashlib
+
+    from unmask.model.predictor import Predictor
+
+    app = create_app(Settings(data_dir=tmp_path, api_keys=[hashlib.sha256(b"good-key").hexdigest()]), Predictor(tiny_checkpoint))
+    with TestClient(app) as client:
+        assert client.get("/v1/jobs", headers={"X-API-Key": "good-key"}).status_code == 200
+        assert client.get("/v1/jobs", headers={"Authorization": "Bearer good-key"}).status_code == 200
+        for bad in ("Basic Z29vZA==", "Bearer", "Bearer two words", "good-key"):
+            body = problem(client.get("/v1/jobs", headers={"X-API-Key": "good-key", "Authorization": bad}), 401)
+            assert "not `Bearer KEY`" in body["detail"], bad
