@@ -16,6 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .backbones import get_backbone
+from .config import ModelConfig
+
 log = logging.getLogger(__name__)
 
 
@@ -67,24 +70,25 @@ def resolve_backend(backend: str, device: str, exportable: bool = True) -> str:
     return backend
 
 
-def make_backend(model: nn.Module, input_size: int, device: str, backend: str = "auto", *,
-                 onnx_path: str | Path | None = None, weights: Path | None = None,
-                 exportable: bool = True) -> TorchBackend | OnnxBackend:
+def make_backend(model: nn.Module, config: ModelConfig, device: str, backend: str = "auto", *,
+                 onnx_path: str | Path | None = None, weights: Path | None = None) -> TorchBackend | OnnxBackend:
     """The backend that scores faces: the service and ``unmask eval`` both build theirs here, so both score alike.
+
+    ``config`` is the checkpoint's: its input size, and whether its backbone exports (``Backbone.onnx``).
 
     For ONNX: ``onnx_path`` if given; else, with the checkpoint's ``weights``
     file, an export cached once per weights hash (``$UNMASK_CACHE_DIR``);
     else (a model only in memory, e.g. mid-training) a fresh export to a
     temporary file (about 2 s for Lite0).
     """
-    if resolve_backend(backend, device, exportable) == "torch":
+    if resolve_backend(backend, device, get_backbone(config.architecture).onnx) == "torch":
         return TorchBackend(model, device)
     if onnx_path:
         return OnnxBackend(onnx_path, device)
     if weights is not None:
-        return OnnxBackend(cached_onnx(model, weights, input_size), device)
+        return OnnxBackend(cached_onnx(model, weights, config.input_size), device)
     with tempfile.TemporaryDirectory(prefix="unmask-onnx-") as tmp:
-        return OnnxBackend(export_onnx(model, input_size, Path(tmp) / "model.onnx"), device)  # the session keeps it loaded
+        return OnnxBackend(export_onnx(model, config.input_size, Path(tmp) / "model.onnx"), device)  # the session keeps it loaded
 
 
 def cached_onnx(model: nn.Module, weights: Path, input_size: int) -> Path:

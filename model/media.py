@@ -274,9 +274,14 @@ class OpenVideo:
             raise CorruptMediaError("no frame of the video could be decoded (empty, truncated or corrupt)")
 
     def _first_frame_decodes(self, decoder) -> bool:
+        """Whether the copied decoder gives a frame within the first ``_CHECK_PACKETS`` packets.
+
+        Bounded: the packets read are kept for the read to replay, so a copy that never decodes must not
+        hold a whole file in memory; past the bound, the caller asks the file's own decoder instead.
+        """
         self._demux = self._demux or self.container.demux(self.stream)
         try:
-            for packet in self._demux:
+            for packet in itertools.islice(self._demux, _CHECK_PACKETS):
                 self._replay.append(packet)
                 if decoder.decode(packet if packet.size else None):  # size 0: the end marker; None flushes
                     return True
@@ -311,6 +316,11 @@ class OpenVideo:
                 log.warning("%s: decoded %d of %d sampled frames (file ends early)", self.path, yielded, len(keep))
         finally:
             self.close()
+
+
+# Packets the first-frame check may read (and keep for the read) before it falls back to a second open: a
+# first frame needs one keyframe plus the decoder's delay, a few packets in any codec met so far.
+_CHECK_PACKETS = 64
 
 
 def _decoder_like(codec):

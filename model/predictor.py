@@ -21,7 +21,6 @@ from typing import Callable, Iterable, Iterator, Literal, TypeVar
 import numpy as np
 
 from .aggregation import get_strategy
-from .backbones import get_backbone
 from .backends import OnnxBackend, TorchBackend, default_device, make_backend
 from .checkpoint import load_checkpoint, resolve_checkpoint
 from .config import ScoringConfig
@@ -86,10 +85,8 @@ class Predictor:
         model, self.info = load_checkpoint(self.weights_path)
         self.model_config = self.info.config
         self.tta = check_tta(self.config.tta if self.config.tta is not None else self.model_config.tta)
-        self.backend: TorchBackend | OnnxBackend = make_backend(model, self.model_config.input_size, self.device,
-                                                                self.config.backend, onnx_path=onnx_path,
-                                                                weights=self.weights_path,
-                                                                exportable=get_backbone(self.model_config.architecture).onnx)
+        self.backend: TorchBackend | OnnxBackend = make_backend(model, self.model_config, self.device, self.config.backend,
+                                                                onnx_path=onnx_path, weights=self.weights_path)
         self.torch_model = model  # kept for Grad-CAM heat maps (explain), whatever the backend
         self.detector = detector or FaceDetector(self.config, device=self.device)
         self._mean = np.array(self.model_config.mean, dtype=np.float32).reshape(1, 3, 1, 1) * 255.0

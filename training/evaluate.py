@@ -15,7 +15,6 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..model.aggregation import get_strategy
-from ..model.backbones import get_backbone
 from ..model.backends import TorchBackend, make_backend
 from ..model.config import ScoringConfig
 from ..model.tta import apply_tta, check_tta, tta_probability
@@ -48,8 +47,8 @@ def predict_logits(classify: Callable[[np.ndarray], np.ndarray], dataset, batch_
     return np.concatenate(ys), np.concatenate(zs, axis=1)
 
 
-def predict(model: nn.Module, dataset, batch_size: int, device: torch.device, workers: int = 0,
-            tta: Sequence[str] = ("identity",), mean=None, std=None, temperature: float = 1.0):
+def predict(model: nn.Module, dataset, batch_size: int, device: torch.device, workers: int, tta: Sequence[str], mean, std,
+            temperature: float = 1.0):
     """(labels, P(fake)) over a dataset with the model as it is (eager, e.g. mid-training), scored as the predictor
     scores a face (``tta_probability``)."""
     labels, logits = predict_logits(TorchBackend(model, device.type), dataset, batch_size, workers, tta, mean=mean, std=std)
@@ -120,12 +119,11 @@ def evaluate(model: nn.Module, records: Sequence[FaceRecord], config, *, tta: Se
     ``$UNMASK_CACHE_DIR/eval``); else it is scored as given, resized.
     ``corruption`` (a ``corruptions.Corruption``, aligned only) degrades each
     source image before it is cut.
-    ``backend``/``weights``: as ``predict_logits`` takes them (``auto``: as served).
+    ``backend``/``weights``: as ``model.backends.make_backend`` takes them (``auto``: as served).
     ``logits`` has shape (n_tta, n): what temperature fitting needs.
     """
     device = device or torch.device("cpu")
-    classify = make_backend(model, config.input_size, device.type, backend, weights=weights,
-                            exportable=get_backbone(config.architecture).onnx)
+    classify = make_backend(model, config, device.type, backend, weights=weights)
     records = list(records)
     read, crops = JpegReader(config.input_size), {"crops": "as given, resized"}
     if align:

@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ...model.printable import TextFormatter
 from . import prometheus
 from .body import MULTIPART_SLACK, guarded, multipart_boundary, too_large
-from .problems import Problem, internal_error, type_base
+from .problems import Problem, internal_error
 from .security import check_key, needs_key
 
 log = logging.getLogger("unmask.access")
@@ -95,7 +95,7 @@ class RequestMiddleware:
         try:
             refusal = self._refusal(scope, headers)
             if refusal is not None:
-                await refusal.response(scope["path"], type_base(scope.get("app")))(scope, receive, send_with_id)
+                await refusal.response(scope["path"], scope.get("app"))(scope, receive, send_with_id)
                 return
             if scope["method"] in WITH_BODY:
                 receive = guarded(receive, self.body_limit(scope["path"]), self.body_idle_s, self.body_min_rate,
@@ -104,11 +104,11 @@ class RequestMiddleware:
         except Problem as exc:  # raised while the body streamed, outside the app's handlers
             if status["sent"]:
                 raise
-            await exc.response(scope["path"], type_base(scope.get("app")))(scope, receive, send_with_id)
+            await exc.response(scope["path"], scope.get("app"))(scope, receive, send_with_id)
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if not status["sent"]:
-                await internal_error().response(scope["path"], type_base(scope.get("app")))(scope, receive, send_with_id)
+                await internal_error().response(scope["path"], scope.get("app"))(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(self.routes, scope)

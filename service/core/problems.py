@@ -49,9 +49,10 @@ class Problem(StarletteHTTPException):
         self.status, self.title = status, title
         self.kind = slug(kind or title)  # one style: lower case with underscores (service.core.problem_types)
 
-    def response(self, instance: str | None = None, base: str = TYPE_BASE) -> JSONResponse:
+    def response(self, instance: str | None = None, app=None) -> JSONResponse:
+        """The problem+json answer; its type under ``app``'s ``problem_base_uri`` setting (default ``TYPE_BASE``)."""
         # The detail and the path quote what a client sent (file names, paths): a person reads them.
-        body = {"type": base + self.kind, "title": self.title, "status": self.status, "detail": printable(self.detail)}
+        body = {"type": _type_base(app) + self.kind, "title": self.title, "status": self.status, "detail": printable(self.detail)}
         if instance:
             body["instance"] = printable(shortened(instance))  # a client's 5,000-character path is not echoed whole
         return JSONResponse(body, status_code=self.status, media_type=PROBLEM_JSON, headers=self.headers)
@@ -86,19 +87,17 @@ def install_problem_handlers(app: FastAPI) -> None:
                 headers["Allow"] = ", ".join(_allowed_methods(request.app.openapi(), request.url.path)) or headers.get("Allow", "")
             detail = _form_detail(exc) if exc.status_code == 400 else str(exc.detail)
             exc = Problem(exc.status_code, _title(exc.status_code), detail, STATUS_KINDS.get(exc.status_code), headers)
-        return exc.response(request.url.path, type_base(request.app))
+        return exc.response(request.url.path, request.app)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):  # not JSON at all: a malformed body, as for multipart
-            return Problem(400, "Bad Request", describe_errors(errors), "bad-request").response(request.url.path,
-                                                                                                 type_base(request.app))
-        return Problem(422, "Invalid request", describe_errors(errors), "invalid-request").response(request.url.path,
-                                                                                                     type_base(request.app))
+            return Problem(400, "Bad Request", describe_errors(errors), "bad-request").response(request.url.path, request.app)
+        return Problem(422, "Invalid request", describe_errors(errors), "invalid-request").response(request.url.path, request.app)
 
 
-def type_base(app) -> str:
+def _type_base(app) -> str:
     """Where the app's problem types point (the ``problem_base_uri`` setting)."""
     settings = getattr(getattr(app, "state", None), "settings", None)
     return getattr(settings, "problem_base_uri", TYPE_BASE)
