@@ -23,3 +23,17 @@ def png_bytes(width: int, height: int, mode: str = "L", colour: int | tuple = 0)
     buf = io.BytesIO()
     Image.new(mode, (width, height), colour).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def records(response) -> list[dict]:
+    """The records of a 200 answer from /v1/images or /v1/videos (``{"results": [...]}``)."""
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"results"}, body
+    return body["results"]
+
+
+def record(response) -> dict:
+    """The one record of a 200 answer for one file."""
+    (only,) = records(response)
+    return only

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from typing import Annotated, Iterator, Optional, get_origin
+from typing import Annotated, Iterator, Optional, get_args, get_origin
 
 from fastapi import Depends, Form, Request
 from pydantic import BeforeValidator
@@ -48,11 +48,16 @@ async def form_as_sent(request: Request) -> None:
     form = await request.form()  # parsed once: the route's fields read the same, cached form
     for name, field in body.field_info.annotation.model_fields.items():
         values = form.getlist(field.alias or name)
-        if len(values) > 1 and get_origin(field.annotation) is not list:
+        if len(values) > 1 and not _takes_many(field.annotation):
             raise Problem(422, "Invalid request", f"send one `{name}` part, not {len(values)}: a field that takes one value "
-                          "would keep only one of them", "invalid-request")
+                          "would keep only one of them", "invalid_request")
         if any(value == "" for value in values):
-            raise Problem(422, "Invalid request", f"`{name}` is empty: leave it out to take its default", "invalid-request")
+            raise Problem(422, "Invalid request", f"`{name}` is empty: leave it out to take its default", "invalid_request")
+
+
+def _takes_many(annotation) -> bool:
+    """A list field, optional or not (``list[X]``, ``Optional[list[X]]``)."""
+    return get_origin(annotation) is list or any(get_origin(arg) is list for arg in get_args(annotation))
 
 
 def scoring_options(request: Request, **fields) -> dict:
@@ -81,7 +86,7 @@ def check_options(settings: Settings, options: ScoringOptions) -> dict:
     """Options as the predictor and a job's stored options take them; ``frames`` over ``max_frames`` is refused."""
     if options.frames is not None and options.frames > settings.max_frames:
         raise Problem(422, "Invalid request", f"frames {options.frames} is over the limit of {settings.max_frames}",
-                      "invalid-request")
+                      "invalid_request")
     return options.given()
 
 

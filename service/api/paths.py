@@ -27,9 +27,9 @@ def resolve_under_root(given: str, root: Path | None) -> Path:
     if root is None:
         raise Problem(403, "Forbidden", "server-side paths are disabled (set UNMASK_ALLOWED_ROOT)", "paths-disabled")
     if not given or "\x00" in given:
-        raise Problem(422, "Invalid request", "path is empty or holds a NUL byte", "invalid-request")
+        raise Problem(422, "Invalid request", "path is empty or holds a NUL byte", "invalid_request")
     if len(given) > MAX_PATH_CHARS:
-        raise Problem(422, "Invalid request", f"path is {len(given)} characters long, over the limit of {MAX_PATH_CHARS}", "invalid-request")
+        raise Problem(422, "Invalid request", f"path is {len(given)} characters long, over the limit of {MAX_PATH_CHARS}", "invalid_request")
     base = root.resolve()
     try:
         path = (base / given).resolve()  # an absolute `given` replaces base, then must still be under it

@@ -74,6 +74,12 @@ class JobPublic(BaseModel):
         )
 
 
+class Records(BaseModel):
+    """The answer of the synchronous scoring routes."""
+
+    results: list[MediaResult] = Field(description="a record per uploaded file, in upload order")
+
+
 class JobList(BaseModel):
     jobs: list[JobPublic] = Field(description="newest first, without their records (each done job's result_status, label and score are there)")
     next_cursor: Optional[str] = Field(None, description="pass as `cursor` for the next page; null on the last page")

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     sync_max_request_pixels: int = Field(
         400_000_000, gt=0, description="pixels one synchronous request may decode, summed over its files (video: frame size x frames sampled)"
     )
+    legacy_single_record: bool = Field(False, description="deprecated, for one release: /v1/images and /v1/videos answer "
+                                       "one file with its bare record and several with a list, instead of {\"results\": [...]}")
     max_frames: int = Field(128, ge=1, description="largest `frames` a request may ask for")
     # slow bodies (every route): past these, 408 and the connection closed
     body_idle_timeout_s: float = Field(15.0, gt=0, description="the longest wait for the next bytes of a request body")

@@ -94,7 +94,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):  # not JSON at all: a malformed body, as for multipart
             return Problem(400, "Bad Request", describe_errors(errors), "bad-request").response(request.url.path, request.app)
-        return Problem(422, "Invalid request", describe_errors(errors), "invalid-request").response(request.url.path, request.app)
+        return Problem(422, "Invalid request", describe_errors(errors), "invalid_request").response(request.url.path, request.app)
 
 
 def _type_base(app) -> str:

@@ -17,6 +17,8 @@ from unmask.model.checkpoint import DEFAULT_MODEL
 from unmask.service.core.config import Settings
 from unmask.service.main import create_app
 
+from tests.helpers import record, records
+
 pytestmark = pytest.mark.e2e
 UNMASK = str(Path(sys.executable).with_name("unmask"))
 
@@ -76,12 +78,10 @@ def test_api_scores_the_shared_frames(api, shared_data, no_face_image):
     frames = sorted((shared_data / "frames").glob("*.jpg"))
     files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in frames]
     files.append(("files", ("no_face.jpg", no_face_image.read_bytes(), "image/jpeg")))
-    r = api.post("/v1/images", files=files)
-    assert r.status_code == 200, r.text
-    *faces, empty = r.json()
-    for record in faces:
-        assert record["status"] == "ok" and 0.0 <= record["score"] <= 1.0
-        assert len(record["frames"][0]["faces"]) == 1
+    *faces, empty = records(api.post("/v1/images", files=files))
+    for face in faces:
+        assert face["status"] == "ok" and 0.0 <= face["score"] <= 1.0
+        assert len(face["frames"][0]["faces"]) == 1
     assert empty["status"] == "no_face" and empty["score"] is None
     assert api.get("/readyz").json()["model"]["name"] == DEFAULT_MODEL
 
@@ -98,7 +98,7 @@ def test_api_bad_files(api, bad_files, kind, status):
 def test_cli_and_api_agree(api, shared_data):
     frame = shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
     cli = json.loads(run_cli("score", frame).stdout)
-    http = api.post("/v1/images", files=[("files", (frame.name, frame.read_bytes(), "image/jpeg"))]).json()
+    http = record(api.post("/v1/images", files=[("files", (frame.name, frame.read_bytes(), "image/jpeg"))]))
     assert abs(cli["score"] - http["score"]) < 1e-3  # ONNX Runtime in both (the CPU default)
     assert cli["frames"][0]["faces"][0]["box"] == http["frames"][0]["faces"][0]["box"]
 

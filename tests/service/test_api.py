@@ -7,7 +7,7 @@ from unmask.model.predictor import Predictor
 from unmask.service.core.config import Settings
 from unmask.service.main import create_app
 
-from tests.helpers import PROBLEM, problem
+from tests.helpers import PROBLEM, problem, record, records
 
 
 @pytest.fixture(scope="module")
@@ -30,20 +30,36 @@ def test_health_and_ready(client):
 
 
 def test_one_image_gives_one_record(client, shared_data):
-    r = client.post("/v1/images", files=[_upload(shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg")])
-    assert r.status_code == 200
-    body = r.json()
+    body = record(client.post("/v1/images", files=[_upload(shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg")]))
     assert body["path"] == "dfdc_real_lynaeydofd_fr0.jpg" and body["status"] == "ok"
     assert 0 <= body["score"] <= 1 and len(body["frames"][0]["faces"]) == 1
 
 
 def test_several_images_give_a_list_in_order(client, shared_data, no_face_image):
     frames = sorted((shared_data / "frames").glob("*.jpg"))
-    r = client.post("/v1/images", files=[_upload(p) for p in frames] + [_upload(no_face_image)])
-    body = r.json()
+    body = records(client.post("/v1/images", files=[_upload(p) for p in frames] + [_upload(no_face_image)]))
     assert [b["path"] for b in body] == [p.name for p in frames] + ["no_face.jpg"]
     assert [b["status"] for b in body] == ["ok", "ok", "no_face"]
     assert body[2]["score"] is None and body[2]["label"] is None
+
+
+def test_either_upload_field_name_is_taken_on_every_route(client, shared_data):
+    frame = shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
+    one = ("file", (frame.name, frame.read_bytes(), "image/jpeg"))
+    assert record(client.post("/v1/images", files=[one]))["path"] == frame.name
+    both = records(client.post("/v1/images", files=[_upload(frame), one]))
+    assert [b["path"] for b in both] == [frame.name] * 2
+    job = client.post("/v1/jobs", files=[("files", (frame.name, frame.read_bytes(), "image/jpeg"))])
+    assert job.status_code == 202, job.text
+    assert "not both" in problem(client.post("/v1/jobs", files=[one, _upload(frame)]), 422)["detail"]
+
+
+def test_legacy_shape_setting_answers_one_file_with_its_bare_record(tiny_checkpoint, shared_data, tmp_path):
+    settings = Settings(data_dir=tmp_path, legacy_single_record=True)
+    frame = shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
+    with TestClient(create_app(settings, Predictor(tiny_checkpoint, ScoringConfig(backend="torch")))) as c:
+        assert c.post("/v1/images", files=[_upload(frame)]).json()["path"] == frame.name
+        assert [b["path"] for b in c.post("/v1/images", files=[_upload(frame)] * 2).json()] == [frame.name] * 2
 
 
 def test_text_file_is_415_whatever_its_name(client, bad_files):
@@ -95,9 +111,7 @@ def test_unknown_route_is_problem_json(client):
 
 
 def test_video_endpoint(client, shared_data, bad_files):
-    r = client.post("/v1/videos", files=[_upload(shared_data / "clips" / "ffpp_real_004.mp4")])
-    assert r.status_code == 200, r.text
-    body = r.json()
+    body = record(client.post("/v1/videos", files=[_upload(shared_data / "clips" / "ffpp_real_004.mp4")]))
     assert body["media"] == "video" and len(body["frames"]) == 32 and body["tracks"]
     problem(client.post("/v1/videos", files=[_upload(bad_files["truncated_video"])]), 422)
     problem(client.post("/v1/videos", files=[_upload(shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg")]), 415)
@@ -111,7 +125,7 @@ def test_video_over_the_duration_limit_is_413(client, shared_data):
 def test_openapi_documents_examples_and_problems(client):
     spec = client.get("/openapi.json").json()
     post = spec["paths"]["/v1/images"]["post"]
-    assert post["responses"]["200"]["content"]["application/json"]["example"]["status"] == "ok"
+    assert post["responses"]["200"]["content"]["application/json"]["example"]["results"][0]["status"] == "ok"
     assert PROBLEM in post["responses"]["415"]["content"]
     assert "MediaResult" in spec["components"]["schemas"]
 
@@ -136,20 +150,17 @@ def test_webm_upload_is_scored(client, shared_data, tmp_path):
     for _ in range(30):
         writer.write(cv2.resize(cap.read()[1], (640, 360)))
     writer.release()
-    r = client.post("/v1/videos", files=[("files", ("clip.webm", path.read_bytes(), "video/webm"))])
-    assert r.status_code == 200, r.text
-    assert r.json()["status"] == "ok" and len(r.json()["frames"]) == 30
+    body = record(client.post("/v1/videos", files=[("files", ("clip.webm", path.read_bytes(), "video/webm"))]))
+    assert body["status"] == "ok" and len(body["frames"]) == 30
 
 
 def test_per_request_options_reach_the_record(client, shared_data):
     clip = shared_data / "clips" / "ffpp_real_004.mp4"
-    r = client.post("/v1/videos", files=[_upload(clip)], data={"frames": "4", "aggregation": "max"})
-    assert r.status_code == 200, r.text
-    body = r.json()
+    body = record(client.post("/v1/videos", files=[_upload(clip)], data={"frames": "4", "aggregation": "max"}))
     assert len(body["frames"]) == 4 and body["aggregation"] == "max"
     assert body["options"] == {"frames": 4, "sample_fps": None, "aggregation": "max", "explain": False}
-    image = client.post("/v1/images", files=[_upload(shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg")],
-                        data={"frames": "4"}).json()
+    image = record(client.post("/v1/images", files=[_upload(shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg")],
+                               data={"frames": "4"}))
     assert image["options"] == {"explain": False}  # only what applies to an image
 
 
@@ -190,6 +201,6 @@ def test_a_synchronous_video_is_opened_once_for_its_checks_and_its_scoring(clien
     opened, real_open = [], av.open
     monkeypatch.setattr(media.av, "open", lambda path, *a, **k: (opened.append(str(path)), real_open(path, *a, **k))[1])
     clip = shared_data / "clips" / "ffpp_real_004.mp4"
-    record = client.post("/v1/videos", files={"files": ("clip.mp4", clip.read_bytes())}, data={"frames": "4"}).json()
+    body = record(client.post("/v1/videos", files={"files": ("clip.mp4", clip.read_bytes())}, data={"frames": "4"}))
     assert len(opened) == 1, opened
-    assert record["status"] == "ok" and [f["index"] for f in record["frames"]] == [f.index for f in media.read_video(clip, 4)]
+    assert body["status"] == "ok" and [f["index"] for f in body["frames"]] == [f.index for f in media.read_video(clip, 4)]

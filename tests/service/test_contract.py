@@ -110,8 +110,8 @@ def test_examples_for_images_videos_and_jobs(spec):
     def example(path, method, status):
         return spec["paths"][path][method]["responses"][status]["content"]["application/json"]["example"]
 
-    assert example("/v1/images", "post", "200")["media"] == "image"
-    assert example("/v1/videos", "post", "200")["media"] == "video"
+    assert example("/v1/images", "post", "200")["results"][0]["media"] == "image"
+    assert example("/v1/videos", "post", "200")["results"][0]["media"] == "video"
     assert example("/v1/jobs", "post", "202")["state"] == "queued"
     assert example("/v1/jobs/{job_id}", "get", "200")["result"]["status"] == "ok"
 

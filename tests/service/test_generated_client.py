@@ -61,16 +61,18 @@ def test_a_generated_client_scores_runs_a_job_and_reads_problems(generated, serv
     from unmask_client import Client, types
     from unmask_client.api.jobs import create_job, get_job
     from unmask_client.api.scoring import score_images, score_videos
-    from unmask_client.models import BodyCreateJob, BodyScoreImages, BodyScoreVideos, JobPublicState, MediaResult, Problem
+    from unmask_client.models import BodyCreateJob, BodyScoreImages, BodyScoreVideos, JobPublicState, MediaResult, Problem, Records
 
     client = Client(base_url=server.url, timeout=httpx.Timeout(120))
     frame = shared_data / "frames" / "dfdc_fake_mqzvfufzoq_fr0.jpg"
     clip = shared_data / "clips" / "ffpp_real_004.mp4"
 
-    image = score_images.sync(client=client, body=BodyScoreImages(files=[_file(types, frame)]))
+    answer = score_images.sync(client=client, body=BodyScoreImages(files=[_file(types, frame)]))
+    assert isinstance(answer, Records) and len(answer.results) == 1
+    image = answer.results[0]
     assert isinstance(image, MediaResult) and image.status.value == "ok" and len(image.frames[0].faces[0].box) == 4
 
-    video = score_videos.sync(client=client, body=BodyScoreVideos(files=[_file(types, clip)], frames=3))
+    (video,) = score_videos.sync(client=client, body=BodyScoreVideos(files=[_file(types, clip)], frames=3)).results
     assert isinstance(video, MediaResult) and video.media.value == "video" and len(video.frames) == 3
 
     job = create_job.sync(client=client, body=BodyCreateJob(file=_file(types, clip)))

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.helpers import png_bytes, problem
+from tests.helpers import png_bytes, problem, record
 
 from .live import LiveServer, wait_for
 
@@ -62,7 +62,7 @@ def test_video_job_goes_queued_running_done_with_the_sync_scores(server, shared_
         assert client.get(f"/v1/jobs/{second.json()['id']}").json()["state"] == "queued"  # one worker
         done = wait_for(client, first.json()["id"], {"done"})
         assert done["progress"] == {"done": 32, "total": 32}
-        sync = client.post("/v1/videos", files={"files": (clip.name, clip.read_bytes(), "video/mp4")}).json()
+        sync = record(client.post("/v1/videos", files={"files": (clip.name, clip.read_bytes(), "video/mp4")}))
         assert done["result"]["status"] == "ok"
         assert done["result"]["score"] == pytest.approx(sync["score"], abs=1e-4)
         assert [f["time"] for f in done["result"]["frames"]] == [f["time"] for f in sync["frames"]]

@@ -11,6 +11,8 @@ from unmask.model.predictor import Predictor
 from unmask.service.core.config import Settings
 from unmask.service.main import create_app
 
+from tests.helpers import record
+
 
 @pytest.fixture(scope="module")
 def client(tiny_checkpoint, tmp_path_factory):
@@ -99,5 +101,5 @@ def test_a_job_with_explain_carries_heat_maps(client, shared_data):
     assert view["state"] == "done" and view["options"]["explain"] is True
     (explanation,) = view["result"]["explanations"]
     assert explanation["method"] == "gradcam" and len(explanation["crop"]) == 4
-    plain = client.post("/v1/images", files={"files": (frame.name, frame.read_bytes())}).json()
+    plain = record(client.post("/v1/images", files={"files": (frame.name, frame.read_bytes())}))
     assert plain["explanations"] is None and plain["score"] == view["result"]["score"]

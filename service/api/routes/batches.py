@@ -35,7 +35,7 @@ def create_batch(batch: BatchRequest, request: Request, response: Response, sett
     """
     check_model_usable(request)
     if not batch.paths:
-        raise Problem(422, "Invalid request", "paths is empty", "invalid-request")
+        raise Problem(422, "Invalid request", "paths is empty", "invalid_request")
     options = check_options(settings, batch)
     files: dict[Path, None] = {}  # resolved paths in first-seen order: overlapping paths queue a file once
     for given in batch.paths:
@@ -44,7 +44,7 @@ def create_batch(batch: BatchRequest, request: Request, response: Response, sett
             admit([(resolved, given)], settings, options, max_seconds=settings.max_video_seconds, decode=False)
         files.update(dict.fromkeys(expand_media(resolved, settings.allowed_root)))
     if not files:
-        raise Problem(422, "Invalid request", "no media files under the given paths", "invalid-request")
+        raise Problem(422, "Invalid request", "no media files under the given paths", "invalid_request")
     if len(files) > settings.max_batch_files:
         raise Problem(413, "Limit exceeded", f"{len(files)} files, over the limit of {settings.max_batch_files} per batch", "limit_exceeded")
     if len(files) > settings.max_queue:  # could never be queued: not a retry-later 429

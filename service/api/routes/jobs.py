@@ -39,6 +39,7 @@ def create_job(
     runner: RunnerDep,
     options: OptionsDep,
     file: Optional[UploadFile] = File(None, description="an image or video to score (send this or `path`)"),
+    files: Optional[UploadFile] = File(None, description="the same as `file`: either name is taken (one file a job)"),
     path: Optional[str] = Form(None, min_length=1, max_length=MAX_PATH_CHARS, pattern=NO_NUL,
                                description="or a server-side file under the allowed root (send this or `file`)"),
     callback_url: Optional[str] = Form(None, min_length=1, max_length=2048, description="POST the job here when it ends, signed (X-Unmask-Signature); "
@@ -52,12 +53,15 @@ def create_job(
     synchronous endpoints return.
     """
     check_model_usable(request)
+    if file is not None and files is not None:
+        raise Problem(422, "Invalid request", "one file a job: send it as `file` or `files`, not both", "invalid_request")
+    file = file or files
     if (file is None) == (path is None):
-        raise Problem(422, "Invalid request", "send exactly one of: a `file` upload or a server-side `path`", "invalid-request")
+        raise Problem(422, "Invalid request", "send exactly one of: a `file` upload or a server-side `path`", "invalid_request")
     if callback_url is not None:
         refusal = request.app.state.callback_policy.refusal(callback_url)
         if refusal:
-            raise Problem(422, "Invalid request", f"callback_url: {refusal}", "callback-not-allowed")
+            raise Problem(422, "Invalid request", f"callback_url: {refusal}", "callback_not_allowed")
     _check_capacity(store, settings.max_queue, 1)  # before copying and decoding the upload; queuing checks again, atomically
     check_slots = request.app.state.check_slots
     if file is not None:
@@ -79,9 +83,9 @@ def create_job(
     else:
         resolved = resolve_under_root(path, settings.allowed_root)
         if resolved.is_dir():
-            raise Problem(422, "Invalid request", f"{path}: a folder; use POST /v1/batches for folders", "invalid-request")
+            raise Problem(422, "Invalid request", f"{path}: a folder; use POST /v1/batches for folders", "invalid_request")
         if not resolved.is_file():
-            raise Problem(422, "Invalid request", f"{path}: not a regular file (a pipe, device or socket)", "invalid-request")
+            raise Problem(422, "Invalid request", f"{path}: not a regular file (a pipe, device or socket)", "invalid_request")
         admit([(resolved, path)], settings, options, max_seconds=settings.max_video_seconds, slots=check_slots)
         job = _queue(store, settings.max_queue, "path", str(resolved), printable(path), options, callback_url)
     if runner is not None:  # this process scores jobs: wake it now (workers elsewhere find it at their next poll)
