@@ -46,6 +46,16 @@ def test_several_images_give_a_list_in_order(client, shared_data, no_face_image)
     assert body[2]["score"] is None and body[2]["label"] is None
 
 
+def test_content_credentials_come_beside_the_score_and_a_broken_manifest_is_no_error(client, c2pa_files):
+    r = client.post("/v1/images", files=[_upload(c2pa_files["signed"]), _upload(c2pa_files["malformed"])])
+    assert r.status_code == 200, r.text
+    signed, malformed = r.json()["results"] if isinstance(r.json(), dict) else r.json()  # a list, or {"results": [...]}
+    assert signed["status"] == malformed["status"] == "ok" and signed["score"] == malformed["score"]
+    assert signed["provenance"]["validation_state"] == "valid" and signed["provenance"]["ai_content"] == "generated"
+    assert malformed["provenance"]["present"] and malformed["provenance"]["validation_state"] == "malformed"
+    assert "could not be read" in malformed["provenance"]["detail"]
+
+
 def test_text_file_is_415_whatever_its_name(client, bad_files):
     body = problem(client.post("/v1/images", files=[_upload(bad_files["text"], mime="image/jpeg")]), 415)
     assert "notes.jpg" in body["detail"]
