@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from ..model.printable import printable
-from ..model.results import CSV_FIELDS, MediaResult
+from ..model.results import CSV_FIELDS, MediaResult, Provenance
 
 
 def already_scored(path: Path, fmt: str) -> set[str]:
@@ -77,7 +77,8 @@ class RecordWriter:
             if not self.append:
                 self._csv.writeheader()
         elif self.fmt == "table":
-            print(f"{'status':8} {'label':5} {'score':>6} {'persons':>7} {'faces':>5} {'ms':>7}  path", file=self._fh)
+            print(f"{'status':8} {'label':5} {'score':>6} {'persons':>7} {'faces':>5} {'ms':>7}  {'provenance':17}  path",
+                  file=self._fh)
         return self
 
     def write(self, result: MediaResult) -> None:
@@ -90,13 +91,26 @@ class RecordWriter:
             note = f"  ({row['error_detail']})" if row["error_detail"] else ""
             persons = sum(t.counted for t in result.tracks)  # people followed through the file (counted tracks)
             line = (f"{row['status']:8} {row['label'] or '-':5} {row['score'] or '-':>6} {persons:>7} {row['faces']:>5} "
-                    f"{row['total_ms']:>7}  {row['path']}{note}")
+                    f"{row['total_ms']:>7}  {provenance_text(result.provenance):17}  {row['path']}{note}")
             print(printable(line), file=self._fh)
         self._fh.flush()
 
     def __exit__(self, *exc) -> None:
         if self.out is not None:
             self._fh.close()
+
+
+def provenance_text(provenance: Provenance | None) -> str:
+    """The table's short provenance cell: "-" without Content Credentials, else their state or the AI they declare.
+
+    A declaration is shown only when the manifest checks out: an invalid one
+    proves nothing about what it says.
+    """
+    if provenance is None or not provenance.present:
+        return "-"
+    if provenance.validation_state in ("valid", "trusted") and provenance.ai_content:
+        return f"c2pa AI-{provenance.ai_content}"
+    return f"c2pa {provenance.validation_state}"
 
 
 @contextmanager

@@ -135,6 +135,34 @@ class Explanation:
     """[x1, y1, x2, y2] of the square crop in original pixels (it may reach past the frame's edges)"""
 
 
+@dataclass
+class Provenance:
+    """Content Credentials (a C2PA manifest) read from the file: who signed it, whether it checks out, what it declares.
+
+    It sits beside the score and never changes it: a valid manifest that
+    declares AI generation is the maker's own statement; a file without one
+    says nothing either way (most files carry none, and most sites strip them).
+    """
+
+    __pydantic_config__ = DOCUMENTED
+    present: bool
+    """whether the file carries a C2PA manifest"""
+    validation_state: Optional[Literal["valid", "trusted", "invalid", "malformed"]] = None
+    """valid: signature and hashes check out; trusted: valid and signed under a trusted root; invalid: the file or
+    manifest changed after signing, or the signature fails; malformed: the manifest cannot be read; null when not present"""
+    claim_generator: Optional[str] = None
+    """the software that wrote the manifest (name and version)"""
+    signer: Optional[str] = None
+    """who signed it: the signing certificate's organisation and common name"""
+    signed_at: Optional[str] = None
+    """when it was signed (ISO 8601), from a trusted time-stamp; null without one"""
+    ai_content: Optional[Literal["generated", "edited"]] = None
+    """what the manifest declares: generated (created by a trained AI model), edited (AI-edited); null when it declares
+    neither"""
+    detail: Optional[str] = None
+    """a line for a person: why invalid or malformed, or what was found"""
+
+
 CSV_FIELDS = ["path", "media", "status", "label", "score", "threshold", "faces", "tracks", "error_type", "error_detail",
               "model", "total_ms"]
 
@@ -170,6 +198,8 @@ class MediaResult:
     """the per-request options used: frames, sample_fps, aggregation, explain"""
     explanations: Optional[list[Explanation]] = None
     """heat maps of the highest-scoring faces; only when explain was asked"""
+    provenance: Optional[Provenance] = None
+    """Content Credentials (C2PA) read from the file, independent of the score; null when no file was read"""
     timings_ms: dict[str, float] = field(default_factory=dict)
     """milliseconds per stage: decode, detect, classify, total"""
 
@@ -198,6 +228,7 @@ class MediaResult:
         data.pop("label", None)
         frames = [FrameResult(f["index"], f["time"], [FaceResult(**face) for face in f["faces"]]) for f in data.pop("frames", [])]
         error, model, explanations = data.pop("error", None), data.pop("model", None), data.pop("explanations", None)
+        provenance = data.pop("provenance", None)
         tracks = [TrackResult(**t) for t in data.pop("tracks", [])]
         return cls(
             **data,
@@ -206,6 +237,7 @@ class MediaResult:
             frames=frames,
             tracks=tracks,
             explanations=[Explanation(**e) for e in explanations] if explanations is not None else None,
+            provenance=Provenance(**provenance) if provenance else None,
         )
 
     def to_row(self) -> dict[str, Any]:

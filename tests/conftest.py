@@ -72,6 +72,30 @@ def bad_files(tmp_path_factory, shared_data) -> dict[str, Path]:
     return {k: p for k, (p, _) in files.items()}
 
 
+@pytest.fixture(scope="session")
+def c2pa_signer():
+    """Signs files with Content Credentials under a test certificate chain made for the session."""
+    from .helpers import ContentCredentialsSigner
+
+    return ContentCredentialsSigner()
+
+
+@pytest.fixture(scope="session")
+def c2pa_files(tmp_path_factory, shared_data, c2pa_signer) -> dict[str, Path]:
+    """The real DFDC frame: signed (declaring AI generation), tampered with after signing, with a broken manifest."""
+    from .helpers import break_manifest
+
+    folder = tmp_path_factory.mktemp("c2pa")
+    signed = c2pa_signer.sign((shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg").read_bytes(), "image/jpeg")
+    tampered = bytearray(signed)
+    # A few bytes of the entropy-coded image data changed (never to or from 0xff, a marker): the pixels change.
+    tampered[-5000:-4990] = bytes(b ^ 1 if b < 0xFE else b for b in tampered[-5000:-4990])
+    files = {"signed": signed, "tampered": bytes(tampered), "malformed": break_manifest(signed)}
+    for kind, data in files.items():
+        (folder / f"{kind}.jpg").write_bytes(data)
+    return {kind: folder / f"{kind}.jpg" for kind in files}
+
+
 @pytest.fixture
 def random_crops() -> list[np.ndarray]:
     """Three random 224 px RGB crops."""

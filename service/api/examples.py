@@ -86,7 +86,9 @@ IMAGE_RECORD = {
     "tracks": [{"id": 0, "score": 0.91, "frames": 1, "start": 0.0, "end": 0.0, "counted": True}],
     "options": {"explain": False},
     "explanations": None,
-    "timings_ms": {"decode": 31.0, "detect": 410.0, "classify": 50.0, "total": 491.0},
+    "provenance": {"present": False, "validation_state": None, "claim_generator": None, "signer": None, "signed_at": None,
+                   "ai_content": None, "detail": "no Content Credentials in the file"},
+    "timings_ms": {"decode": 31.0, "detect": 410.0, "provenance": 0.5, "classify": 50.0, "total": 491.0},
 }
 
 VIDEO_RECORD = IMAGE_RECORD | {
@@ -127,7 +129,10 @@ VIDEO_RECORD = IMAGE_RECORD | {
     "tracks": [{"id": 0, "score": 0.12, "frames": 2, "start": 0.16, "end": 0.52, "counted": True}],
     "options": {"frames": 2, "sample_fps": None, "aggregation": "confident", "explain": False},
     "explanations": None,
-    "timings_ms": {"decode": 120.4, "detect": 210.9, "classify": 61.2, "total": 401.7},
+    "provenance": {"present": True, "validation_state": "valid", "claim_generator": "Example Camera App 2.1",
+                   "signer": "Example Newsroom (Example Newsroom Signing)", "signed_at": "2024-05-01T09:12:40+00:00",
+                   "ai_content": None, "detail": "signature and hashes check out; the signer is not on a trust list"},
+    "timings_ms": {"decode": 120.4, "detect": 210.9, "provenance": 1.8, "classify": 61.2, "total": 401.7},
 }
 
 JOB_QUEUED = {

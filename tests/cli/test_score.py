@@ -108,6 +108,22 @@ def test_a_run_ends_with_one_summary_line_and_the_table_counts_persons(tiny_chec
     assert f"pictures saved to {save}" in err and any(save.iterdir())
 
 
+def test_the_table_has_a_short_provenance_column(capsys):
+    from unmask.cli.records import RecordWriter
+    from unmask.model.results import MediaResult, Provenance
+
+    cases = [("-", None), ("-", Provenance(present=False)), ("c2pa valid", Provenance(True, "valid")),
+             ("c2pa AI-generated", Provenance(True, "trusted", ai_content="generated")),
+             ("c2pa invalid", Provenance(True, "invalid", ai_content="generated")),  # a broken seal proves nothing it says
+             ("c2pa malformed", Provenance(True, "malformed"))]
+    with RecordWriter(None, "table") as writer:
+        for i, (_, provenance) in enumerate(cases):
+            writer.write(MediaResult(path=f"f{i}.jpg", media="image", status="no_face", provenance=provenance))
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.split()[-2:] == ["provenance", "path"]
+    assert [row[header.index("provenance"):header.index("path")].strip() for row in rows] == [cell for cell, _ in cases]
+
+
 def test_at_a_terminal_the_shared_clips_get_a_progress_bar_plain_notices_and_the_summary(tiny_checkpoint, shared_data):
     """Run as a person runs it: stdout and stderr a terminal (a pty), no --out."""
     import fcntl

@@ -58,7 +58,7 @@ def test_image_record(predictor, shared_data):
     assert frame["time"] == 0.0 and frame["score"] == face["score"]
     assert len(face["landmarks"]) == 5 and face["detection"] > 0.9
     assert result["tracks"][0]["score"] == face["score"]
-    assert set(result["timings_ms"]) == {"decode", "detect", "classify", "total"}
+    assert set(result["timings_ms"]) == {"decode", "detect", "provenance", "classify", "total"}
     assert result["model"]["name"] == "tiny-random"
 
 

@@ -62,6 +62,14 @@ def test_legacy_shape_setting_answers_one_file_with_its_bare_record(tiny_checkpo
         assert [b["path"] for b in c.post("/v1/images", files=[_upload(frame)] * 2).json()] == [frame.name] * 2
 
 
+def test_content_credentials_come_beside_the_score_and_a_broken_manifest_is_no_error(client, c2pa_files):
+    signed, malformed = records(client.post("/v1/images", files=[_upload(c2pa_files["signed"]), _upload(c2pa_files["malformed"])]))
+    assert signed["status"] == malformed["status"] == "ok" and signed["score"] == malformed["score"]
+    assert signed["provenance"]["validation_state"] == "valid" and signed["provenance"]["ai_content"] == "generated"
+    assert malformed["provenance"]["present"] and malformed["provenance"]["validation_state"] == "malformed"
+    assert "could not be read" in malformed["provenance"]["detail"]
+
+
 def test_text_file_is_415_whatever_its_name(client, bad_files):
     body = problem(client.post("/v1/images", files=[_upload(bad_files["text"], mime="image/jpeg")]), 415)
     assert "notes.jpg" in body["detail"]
