@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     _scoring_option_args(score)
     score.add_argument("--save", type=Path, default=None, metavar="DIR", help="write pictures per file here: annotated image, "
                        "for videos a contact sheet and the score timeline, heat maps with --explain (PNG)")
+    score.add_argument("--save-video", action="store_true", help="with --save: an annotated MP4 of each video too "
+                       "(boxes, scores, a timeline; reads and encodes every frame, seconds per clip)")
     score.add_argument("--engine", choices=["local", "ray"], default="local", help="ray: a Ray Data job (local instance, or --ray-address)")
     score.add_argument("--actors", type=_at_least_one, default=2, help="with --engine ray: model copies scoring at once (default 2)")
     score.add_argument("--ray-address", default=None, help="with --engine ray: an existing cluster (auto, ray://host:10001)")
@@ -332,6 +334,8 @@ def cmd_score(args) -> int:
     files = list(iter_media(args.paths))  # check every path before loading the model
     if not files:
         raise UsageError("no media files found in the given paths")
+    if args.save_video and args.save is None:
+        raise UsageError("--save-video needs --save DIR (the folder to write the videos in)")
     if args.save is not None:  # pictures that cannot be written are a usage error, found before any scoring
         args.save.mkdir(parents=True, exist_ok=True)
         if not os.access(args.save, os.W_OK | os.X_OK):
@@ -351,6 +355,7 @@ def cmd_score(args) -> int:
         results = score_many(Predictor(args.model, config), todo)
     failed, counts, started = 0, Counter(), time.monotonic()
     saved_stems: set[str] = set()
+    videos = 0  # annotated MP4s written
     show = args.progress if args.progress is not None else bool(args.out) or sys.stderr.isatty()
     with RecordWriter(args.out, fmt, append=bool(done)) as writer, progress_bar(len(todo), show) as bar:
         for result in results:
@@ -358,20 +363,23 @@ def cmd_score(args) -> int:
             counts[result.label or result.status] += 1
             writer.write(result)
             if args.save:
-                failed += not _save_pictures(result, args.save, saved_stems)
+                saved = _save_pictures(result, args.save, saved_stems, args.save_video)
+                failed += saved is None
+                videos += sum(p.suffix == ".mp4" for p in saved or [])
             bar.update(1)
     if failed:
         log.warning("%d of %d files could not be scored", failed, len(todo))
     if not args.quiet:  # on stderr, so piped records stay clean: where the pictures went, what the run came to
         if args.save:
-            print(f"pictures saved to {args.save}", file=sys.stderr)
+            movies = f" ({videos} annotated video{'s' * (videos != 1)}: *.annotated.mp4)" if videos else ""
+            print(f"pictures saved to {args.save}{movies}", file=sys.stderr)
         parts = [f"{counts[k]} {k.replace('_', ' ')}" for k in ("fake", "real", "no_face", "error") if counts[k]]
         print(f"{len(todo)} files: {', '.join(parts)} in {time.monotonic() - started:.1f} s", file=sys.stderr)
     return 1 if failed else 0
 
 
-def _save_pictures(result, folder: Path, used: set[str]) -> bool:
-    """``--save``: the record's pictures (cli/evidence.py) under a name not used yet in this run; False if it failed."""
+def _save_pictures(result, folder: Path, used: set[str], video: bool) -> list[Path] | None:
+    """``--save``: the record's pictures (cli/evidence.py) under a name not used yet in this run; the files, None if it failed."""
     from .evidence import save_evidence
 
     stem, n = Path(result.path).name, 1
@@ -380,11 +388,10 @@ def _save_pictures(result, folder: Path, used: set[str]) -> bool:
         stem = f"{Path(result.path).name}-{n}"
     used.add(stem)
     try:
-        save_evidence(result, Path(result.path), folder, stem)
+        return save_evidence(result, Path(result.path), folder, stem, video)
     except (OSError, MediaError) as exc:
         log.error("%s: pictures not saved: %s", result.path, exc)
-        return False
-    return True
+        return None
 
 
 def _format_for(out: Path | None) -> str:
