@@ -244,7 +244,7 @@ def test_several_files_the_job_list_the_model_line_and_the_report(browser, serve
     summary = tmp_path / "dfdc_fake_mqzvfufzoq_fr0.unmask.png"
     assert _downloaded(tmp_path, summary.name)[:8] == b"\x89PNG\r\n\x1a\n"
     with Image.open(summary) as png:
-        assert png.size == (1240, 1754) and len(set(png.convert("L").getdata())) > 50  # text and pictures, not a blank page
+        assert png.size == (1240, 1754) and len(png.convert("L").getcolors()) > 50  # text and pictures, not a blank page
 
     browser.find_elements(By.CSS_SELECTOR, "#jobs tbody tr button")[0].send_keys(Keys.ENTER)
     WebDriverWait(browser, 30).until(lambda b: page_state(b) == "done" and b.execute_script("return window.unmask.page.result.path") == real.name)

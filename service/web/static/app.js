@@ -905,7 +905,9 @@ function summaryCanvas(entry) {
   const ink = (color) => (ctx.fillStyle = color);
   ink("#5b6370");
   font(22);
-  let y = writeWrapped(ctx, `unmask report · scored ${entry.finished || "(time unknown)"} · made ${new Date().toISOString()}`, M, M, width, 30);
+  const when = (iso) => iso.replace("T", " ").replace(/\.\d+/, "").replace(/Z$|\+00:00$/, " UTC");
+  let y = writeWrapped(ctx, `unmask report · scored ${entry.finished ? when(entry.finished) : "(time unknown)"} · made ${when(new Date().toISOString())}`,
+    M, M, width, 30);
   ink("#1c1f24");
   font(30, "bold");
   y = writeWrapped(ctx, result.path, M, y + 10, width, 38);
