@@ -1,4 +1,4 @@
-"""Response shapes of jobs and batches (the scoring record is model.results.MediaResult)."""
+"""Response shapes of jobs, batches and the model (the scoring record is model.results.MediaResult)."""
 
 from __future__ import annotations
 
@@ -78,6 +78,18 @@ class Records(BaseModel):
     """The answer of the synchronous scoring routes."""
 
     results: list[MediaResult] = Field(description="a record per uploaded file, in upload order")
+
+
+class ModelInfo(BaseModel):
+    """The loaded checkpoint, for people: what scores the files and under which terms its weights may be used."""
+
+    name: str = Field(description="the checkpoint's name")
+    version: str = Field(description="the checkpoint's version")
+    architecture: str = Field(description="the network architecture (lite0, efficientnet_b4, ...)")
+    threshold: float = Field(description="a file scoring at or above it is called fake")
+    licence: Optional[str] = Field(None, description="the weights' licence as the model card states it (its Licence section's first "
+                                   "paragraph); null when the checkpoint has no card or the card no such section")
+    card: Optional[str] = Field(None, description="the URL of the model card (Markdown); null when the checkpoint has none")
 
 
 class JobList(BaseModel):

@@ -21,7 +21,8 @@ from unmask.service.main import create_app
 PROBLEM = "application/problem+json"
 SECRET = "s3cret"
 OPERATIONS = {"score_images", "score_videos", "create_job", "get_job", "cancel_job", "delete_job", "list_jobs", "create_batch",
-              "get_batch", "get_batch_results", "healthz", "readyz", "metrics"}
+              "get_batch", "get_batch_results", "healthz", "readyz", "metrics",
+              "model_info", "model_card"}
 
 
 @pytest.fixture(scope="module")

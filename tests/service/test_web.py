@@ -6,7 +6,10 @@ from html.parser import HTMLParser
 
 import pytest
 from fastapi.testclient import TestClient
+from unmask.model.card import card_licence, card_path, read_card
+from unmask.model.checkpoint import list_bundled, resolve_checkpoint
 from unmask.model.config import ScoringConfig
+from unmask.model.media import IMAGE_NAMES, VIDEO_TYPES
 from unmask.model.predictor import Predictor
 from unmask.service.core.config import Settings
 from unmask.service.main import create_app
@@ -103,3 +106,38 @@ def test_a_job_with_explain_carries_heat_maps(client, shared_data):
     assert explanation["method"] == "gradcam" and len(explanation["crop"]) == 4
     plain = record(client.post("/v1/images", files={"files": (frame.name, frame.read_bytes())}))
     assert plain["explanations"] is None and plain["score"] == view["result"]["score"]
+
+
+def test_the_page_names_every_type_the_api_takes(client):
+    html = client.get("/").text
+    offered = re.search(r'<span>or tap to choose files: (.*?)</span>', html).group(1).lower()
+    accept = re.search(r'id="file" multiple accept="([^"]+)"', html).group(1).split(",")
+    assert "image/*" in accept and "video/*" in accept
+    for name in IMAGE_NAMES.split(", ") + list(VIDEO_TYPES):
+        assert name.lower() in offered, name
+    for suffix in (".bmp", ".tif", ".tiff", ".mkv", ".avi"):  # types a picker may not map to image/* or video/*
+        assert suffix in accept, suffix
+
+
+def test_every_bundled_card_states_its_weights_licence():
+    for name in list_bundled():
+        licence = card_licence(read_card(resolve_checkpoint(name)))
+        assert "non-commercial" in licence and "\n" not in licence and "`" not in licence, name
+
+
+def test_the_model_route_names_the_model_its_licence_and_card(client, tiny_checkpoint):
+    """Open (as /readyz): the page's model line reads it, and its card link is a plain link that sends no key."""
+    model = client.get("/model").json()
+    assert model == {"name": "tiny-random", "version": model["version"], "architecture": "lite0", "threshold": 0.5,
+                     "licence": None, "card": None}
+    missing = client.get("/model/card")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("application/problem+json")
+    card = card_path(tiny_checkpoint)
+    card.write_text("# tiny-random\n\n## Licence\n\nMade up for tests: `any` use,\nno terms.\n\nThe code is Apache-2.0.\n")
+    try:
+        model = client.get("/model").json()
+        assert model["licence"] == "Made up for tests: any use, no terms." and model["card"] == "/model/card"
+        served = client.get("/model/card")
+        assert served.headers["content-type"] == "text/markdown; charset=utf-8" and served.text == card.read_text()
+    finally:
+        card.unlink()

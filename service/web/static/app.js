@@ -1,6 +1,6 @@
-/* The unmask page: upload -> POST /v1/jobs (explain=true) -> poll GET /v1/jobs/{id} -> draw the record.
- * Cancel asks POST /v1/jobs/{id}/cancel (the job ends cancelled, as the page then says); a job the
- * page no longer wants (another file chosen) is deleted.
+/* The unmask page: files -> POST /v1/jobs (explain=true), one job each -> the tab's job list, kept
+ * up to date from GET /v1/jobs -> the chosen job's record drawn. Cancel asks POST /v1/jobs/{id}/cancel
+ * (the job ends cancelled, as the page then says). The model line reads GET /model.
  *
  * Plain browser JavaScript, no framework and no build step. The frames are drawn from the
  * user's own file: an <img> for images, the browser's <video> seeked to each sampled frame for
@@ -11,11 +11,16 @@
 
 const $ = (id) => document.getElementById(id);
 const KEY_STORAGE = "unmask.apiKey";
+const JOBS_STORAGE = "unmask.jobs"; // this tab's job ids and names: the list survives a reload of the tab
 const POLL_MS = 500;
+const FINAL = ["done", "failed", "cancelled", "rejected", "gone"]; // rejected: the upload was refused; gone: deleted on the server
 const SVG = "http://www.w3.org/2000/svg";
 const TRACK_COLORS = ["#1f77b4", "#ff7f0e", "#9467bd", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"];
 
-const page = { url: null, job: null, xhr: null, result: null, source: null, fps: null, queue: Promise.resolve(), current: -1, run: 0 };
+/* jobs: this tab's entries, newest first; shown: the entry in the result view; view: bumped when it changes,
+ * so drawing still under way for an earlier view stops. */
+const page = { jobs: [], shown: null, view: 0, drawn: null, url: null, result: null, source: null, fps: null,
+  queue: Promise.resolve(), current: -1, polling: false, model: null };
 
 /* -- colours, the same as the CLI's pictures (cli/evidence.py) ---------------------------- */
 
@@ -29,6 +34,7 @@ function colorFor(score) {
 }
 
 const rgbText = (rgb) => `rgb(${rgb.join(",")})`;
+const BAND_COLORS = { fake: "#c62828", real: "#2e7d32", uncertain: "#b26a00" }; // as style.css's .label colours
 
 /** The JET colours of a heat-map value in [0, 1] (blue low, red high), as OpenCV's COLORMAP_JET. */
 function jet(v) {
@@ -39,8 +45,6 @@ function jet(v) {
 /* -- talking to the API ------------------------------------------------------------------ */
 
 class Cancelled extends Error {}
-/** A newer file was chosen while this one was being scored: its run stops quietly. */
-class Superseded extends Error {}
 
 class ApiError extends Error {
   constructor(status, body) {
@@ -86,16 +90,22 @@ async function api(path, options = {}) {
   return body;
 }
 
-/** POST the file to /v1/jobs with explain=true. XMLHttpRequest, not fetch: fetch reports no upload progress. */
-function submit(file) {
+const jobUrl = (id) => `/v1/jobs/${encodeURIComponent(id)}`;
+
+/** POST one file to /v1/jobs with explain=true. XMLHttpRequest, not fetch: fetch reports no upload progress. */
+function submit(entry) {
   return new Promise((resolve, reject) => {
     const form = new FormData();
-    form.append("file", file, file.name);
+    form.append("file", entry.file, entry.name);
     form.append("explain", "true");
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/v1/jobs");
     for (const [name, value] of Object.entries(authHeaders())) xhr.setRequestHeader(name, value);
-    xhr.upload.onprogress = (e) => e.lengthComputable && showProgress(`Uploading ${file.name}`, e.loaded, e.total);
+    xhr.upload.onprogress = (e) => {
+      if (!e.lengthComputable) return;
+      entry.upload = { done: e.loaded, total: e.total };
+      changed(entry);
+    };
     xhr.onload = () => {
       const body = parseBody(xhr.responseText);
       if (xhr.status === 202) resolve(body);
@@ -103,26 +113,168 @@ function submit(file) {
     };
     xhr.onerror = () => reject(new Error("Cannot reach the server (the upload failed)."));
     xhr.onabort = () => reject(new Cancelled());
-    page.xhr = xhr;
+    entry.xhr = xhr;
     xhr.send(form);
   });
 }
 
-async function poll(id, run) {
-  for (;;) {
-    const job = await api(`/v1/jobs/${encodeURIComponent(id)}`);
-    if (run !== page.run) throw new Superseded();
-    if (["done", "failed", "cancelled"].includes(job.state)) return job;
-    const { done, total } = job.progress;
-    if (job.state === "queued") showProgress("Queued: waiting for the scorer", 0, 0);
-    else if (total && done >= total) showProgress(`Scoring: all ${total} frames read; classifying the faces and making heat maps`, 0, 0);
-    else if (total) showProgress(`Scoring: frame ${done} of ${total}`, done, total);
-    else showProgress("Scoring", 0, 0);
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+/* -- this tab's jobs ----------------------------------------------------------------------- */
+
+/** A job of this tab: the file (null once the tab was reloaded), its server id once queued, its state and record. */
+function newEntry(file, name = file.name, id = null, state = "waiting") {
+  return { file, name, id, state, upload: { done: 0, total: file ? file.size : 0 }, progress: { done: 0, total: 0 },
+    error: "", finished: null, label: null, score: null, resultStatus: null, result: null, xhr: null };
+}
+
+function saveJobs() {
+  const kept = page.jobs.filter((e) => e.id).map((e) => ({ id: e.id, name: e.name }));
+  sessionStorage.setItem(JOBS_STORAGE, JSON.stringify(kept));
+}
+
+function restoreJobs() {
+  let kept = [];
+  try {
+    kept = JSON.parse(sessionStorage.getItem(JOBS_STORAGE) || "[]");
+  } catch {
+    // an unreadable list is dropped
+  }
+  page.jobs = kept.map((e) => newEntry(null, String(e.name), String(e.id), "queued")); // polling reads their real state
+  renderJobs();
+  if (page.jobs.length) ensurePolling();
+}
+
+/** Queue files, one job each, uploading them one after the other; the first is shown. */
+async function addFiles(files) {
+  const entries = [...files].map((file) => newEntry(file));
+  if (!entries.length) return;
+  page.jobs.unshift(...[...entries].reverse()); // newest first: the batch's last file on top
+  renderJobs();
+  show(entries[0]);
+  for (const entry of entries) {
+    if (entry.state !== "waiting") continue; // cancelled before its turn
+    entry.state = "uploading";
+    changed(entry);
+    try {
+      const job = await submit(entry);
+      Object.assign(entry, { id: job.id, state: job.state, xhr: null });
+      saveJobs();
+      ensurePolling();
+    } catch (err) {
+      Object.assign(entry, err instanceof Cancelled ? { state: "cancelled" } : { state: "rejected", error: err.message });
+      entry.xhr = null;
+    }
+    changed(entry);
   }
 }
 
-/* -- the flow ---------------------------------------------------------------------------- */
+/** Take a job's view from the API into its entry; a done job's record is fetched once. */
+async function update(entry, job) {
+  Object.assign(entry, { state: job.state, progress: job.progress, error: job.error || "", finished: job.finished,
+    label: job.label, score: job.score, resultStatus: job.result_status });
+  if (job.state === "done" && !entry.result) entry.result = job.result || (await api(jobUrl(entry.id))).result;
+  changed(entry);
+}
+
+/** Poll GET /v1/jobs while any of this tab's jobs is queued or running: one request for them all. */
+async function ensurePolling() {
+  if (page.polling) return;
+  page.polling = true;
+  try {
+    for (;;) {
+      const open = page.jobs.filter((e) => e.id && !FINAL.includes(e.state));
+      if (!open.length) break;
+      const listing = await api("/v1/jobs?limit=100");
+      const listed = new Map(listing.jobs.map((job) => [job.id, job]));
+      for (const entry of open) {
+        let job = listed.get(entry.id);
+        if (!job) { // older than the listing's page, or deleted
+          try {
+            job = await api(jobUrl(entry.id));
+          } catch (err) {
+            if (!(err instanceof ApiError && err.status === 404)) throw err;
+            Object.assign(entry, { state: "gone", error: "This job is no longer on the server (deleted, or expired)." });
+            changed(entry);
+            continue;
+          }
+        }
+        await update(entry, job);
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  } catch (err) {
+    showMessage(err.message); // the server went away, or the key was changed: the next upload polls again
+    if (page.shown && !FINAL.includes(page.shown.state)) setState("error");
+  } finally {
+    page.polling = false;
+  }
+}
+
+/** The band a record reads as: fake, real or uncertain (confidence "low"); or no face / not scored. */
+function verdictOf(result) {
+  if (result.status === "no_face") return "no face";
+  if (result.status !== "ok") return "not scored";
+  return result.confidence === "low" ? "uncertain" : result.label;
+}
+
+function stateText(entry) {
+  const { done, total } = entry.progress;
+  switch (entry.state) {
+    case "waiting": return "waiting to upload";
+    case "uploading": return entry.upload.total ? `uploading ${Math.round((100 * entry.upload.done) / entry.upload.total)}%` : "uploading";
+    case "running": return total ? `scoring: frame ${Math.min(done, total)} of ${total}` : "scoring";
+    case "rejected": return "not queued";
+    case "gone": return "deleted";
+    default: return entry.state;
+  }
+}
+
+function verdictText(entry) {
+  if (entry.result) return verdictOf(entry.result);
+  if (entry.resultStatus) return verdictOf({ status: entry.resultStatus, label: entry.label });
+  return "";
+}
+
+/** The job list, newest first: a row per entry, made once and then updated in place (a focused name keeps its focus). */
+function renderJobs() {
+  $("jobs-box").hidden = !page.jobs.length;
+  const body = $("jobs").tBodies[0];
+  page.jobs.forEach((entry, i) => {
+    if (!entry.row) entry.row = jobRow(entry);
+    if (body.children[i] !== entry.row) body.insertBefore(entry.row, body.children[i] || null);
+    const verdict = verdictText(entry);
+    const score = entry.result ? entry.result.score : entry.score;
+    const [, state, band, number] = entry.row.cells;
+    state.textContent = stateText(entry);
+    state.title = ["rejected", "failed", "gone"].includes(entry.state) ? entry.error : "";
+    band.textContent = verdict;
+    band.className = verdict ? `band ${verdict.replace(" ", "-")}` : "";
+    number.textContent = typeof score === "number" ? score.toFixed(2) : "";
+    entry.row.classList.toggle("current", entry === page.shown);
+    if (entry === page.shown) entry.row.setAttribute("aria-current", "true");
+    else entry.row.removeAttribute("aria-current");
+  });
+}
+
+/** A row of the job list; its file name is a button that shows the job's result. */
+function jobRow(entry) {
+  const row = document.createElement("tr");
+  const name = document.createElement("button");
+  name.type = "button";
+  name.className = "link";
+  name.textContent = entry.name;
+  name.addEventListener("click", () => show(entry));
+  row.insertCell().append(name);
+  for (let i = 0; i < 3; i++) row.insertCell();
+  return row;
+}
+
+/** An entry's state or record changed: redraw the list, and the result view if it shows that entry. */
+function changed(entry) {
+  renderJobs();
+  if (entry === page.shown) showEntry(entry);
+}
+
+/* -- the result view ----------------------------------------------------------------------- */
 
 function setState(state) {
   document.body.dataset.state = state;
@@ -146,16 +298,14 @@ function showMessage(text, kind = "error") {
   box.hidden = false;
 }
 
-function reset() {
+/** Clear the result view for another entry: nothing of the last one stays on screen. */
+function clearView() {
   if (page.url) URL.revokeObjectURL(page.url);
-  if (page.xhr) page.xhr.abort(); // an upload still going: the new file replaces it
-  if (page.job && document.body.dataset.state === "running") {
-    api(`/v1/jobs/${encodeURIComponent(page.job)}`, { method: "DELETE" }).catch(() => {}); // its scores would be shown nowhere
-  }
-  Object.assign(page, { url: null, job: null, xhr: null, result: null, source: null, fps: null, queue: Promise.resolve(), current: -1 });
-  page.run += 1;
+  Object.assign(page, { url: null, result: null, source: null, fps: null, queue: Promise.resolve(), current: -1, drawn: null });
+  page.view += 1;
   $("message").hidden = true;
   $("result").hidden = true;
+  $("work").hidden = true;
   $("announce").textContent = "";
   const frame = $("frame");
   frame.width = frame.height = 0; // no picture of the last file under the next result
@@ -165,91 +315,149 @@ function reset() {
   $("video").removeAttribute("src");
 }
 
-async function start(file, note = "") {
-  reset();
-  const run = page.run;
-  page.url = URL.createObjectURL(file);
-  if (note) showMessage(note, "info");
-  $("work").hidden = false;
-  $("cancel").hidden = false; // an upload can be cancelled too
-  setState("uploading");
-  showProgress(`Uploading ${file.name}`, 0, file.size);
-  try {
-    const job = await submit(file);
-    if (run !== page.run) { // a newer file took over as this upload ended: its job is not wanted
-      api(`/v1/jobs/${encodeURIComponent(job.id)}`, { method: "DELETE" }).catch(() => {});
-      return;
-    }
-    page.xhr = null;
-    page.job = job.id;
+function show(entry) {
+  if (entry === page.shown && page.drawn === entry) return; // already on screen
+  page.shown = entry;
+  clearView();
+  renderJobs();
+  showEntry(entry);
+}
+
+/** Bring the view up to date with the shown entry's state: progress, a message, or its drawn record. */
+async function showEntry(entry) {
+  const working = ["waiting", "uploading", "queued", "running"].includes(entry.state) || (entry.state === "done" && !entry.result);
+  $("work").hidden = !working;
+  $("cancel").hidden = !working;
+  if (entry.state === "waiting") {
+    showProgress(`Waiting to upload ${entry.name}`, 0, 0);
+    setState("uploading");
+  } else if (entry.state === "uploading") {
+    showProgress(`Uploading ${entry.name}`, entry.upload.done, entry.upload.total);
+    setState("uploading");
+  } else if (working) {
+    const { done, total } = entry.progress;
+    if (entry.state === "queued") showProgress("Queued: waiting for the scorer", 0, 0);
+    else if (total && done >= total) showProgress(`Scoring: all ${total} frames read; classifying the faces and making heat maps`, 0, 0);
+    else if (total) showProgress(`Scoring: frame ${done} of ${total}`, done, total);
+    else showProgress("Scoring", 0, 0);
     setState("running");
-    const ended = await poll(job.id, run);
-    $("cancel").hidden = true;
-    $("work").hidden = true;
-    if (ended.state === "done") {
-      setState("drawing");
-      await render(ended.result);
-      if (run !== page.run) return;
-      $("announce").textContent = announcement(ended.result);
-      setState("done");
-    } else if (ended.state === "cancelled") {
-      showMessage("Cancelled.", "info");
-      setState("cancelled");
-    } else {
-      showMessage(`The job failed: ${ended.error || "no reason given"}.`);
-      setState("error");
-    }
-  } catch (err) {
-    if (err instanceof Superseded || run !== page.run) return; // a newer file took over
-    $("work").hidden = true;
-    if (err instanceof Cancelled) {
-      showMessage("Cancelled.", "info");
-      setState("cancelled");
-      return;
-    }
-    showMessage(err.message);
+  } else if (entry.state === "done") {
+    if (page.drawn === entry) return;
+    page.drawn = entry;
+    const view = page.view;
+    setState("drawing");
+    await render(entry.result, entry.file, view);
+    if (view !== page.view) return;
+    $("announce").textContent = announcement(entry.result);
+    setState("done");
+  } else if (entry.state === "cancelled") {
+    showMessage("Cancelled.", "info");
+    setState("cancelled");
+  } else if (entry.state === "failed") {
+    showMessage(`The job failed: ${entry.error || "no reason given"}.`);
     setState("error");
+  } else { // rejected, gone
+    showMessage(entry.error);
+    setState("error");
+  }
+}
+
+async function cancelShown() {
+  const entry = page.shown;
+  if (!entry) return;
+  if (entry.state === "waiting") {
+    entry.state = "cancelled"; // its upload is skipped
+    changed(entry);
+  } else if (entry.state === "uploading") {
+    entry.xhr.abort(); // nothing was queued yet
+  } else if (entry.id && !FINAL.includes(entry.state)) {
+    try {
+      await api(`${jobUrl(entry.id)}/cancel`, { method: "POST" });
+      showProgress("Cancelling…", 0, 0);
+    } catch (err) {
+      showMessage(err.message);
+    }
   }
 }
 
 /** One sentence for screen readers when a result is drawn. */
 function announcement(result) {
-  if (result.status === "ok") return `Result for ${result.path}: ${result.label}, P(fake) ${result.score.toFixed(2)}.`;
+  if (result.status === "ok") return `Result for ${result.path}: ${verdictOf(result)}, P(fake) ${result.score.toFixed(2)}.`;
   if (result.status === "no_face") return `Result for ${result.path}: no face found.`;
   return `${result.path} could not be scored.`;
 }
 
+/* -- the model line ------------------------------------------------------------------------ */
+
+/** Name, version and card of the model that scores, and its weights' licence (GET /model; 503 while it loads). */
+async function loadModel() {
+  let model;
+  try {
+    model = await api("/model");
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 503 && /loading/.test(err.message)) {
+      $("model-line").textContent = "Model: loading…";
+      setTimeout(loadModel, 2000);
+    } else {
+      $("model-line").textContent = `Model: unknown (${err.message})`;
+    }
+    return;
+  }
+  page.model = model;
+  const line = $("model-line");
+  const name = document.createElement("strong");
+  name.textContent = model.name;
+  line.replaceChildren("Model: ", name, ` version ${model.version} (${model.architecture}, threshold ${model.threshold})`);
+  if (model.card) {
+    const link = document.createElement("a");
+    link.href = model.card;
+    link.textContent = "model card";
+    line.append(" · ", link);
+  }
+  const licence = $("licence");
+  licence.textContent = `Weights licence: ${model.licence || "not stated (this model has no model card): ask whoever made it."}`;
+  licence.hidden = false;
+}
+
 /* -- drawing the record ------------------------------------------------------------------ */
 
-async function render(result) {
+/** Draw a record; ``file`` is the user's own file (null after a reload of the tab), ``view`` the view it is drawn for. */
+async function render(result, file, view) {
   page.result = result;
   $("result").hidden = false;
   $("raw").textContent = JSON.stringify(result, null, 2);
   renderVerdict(result);
+  renderProvenance(result.provenance);
   const scored = result.status !== "error";
   const hasTracks = scored && result.tracks.length > 0;
   $("timeline-box").hidden = !(hasTracks && result.media === "video");
   $("tracks-box").hidden = !hasTracks;
   $("heatmaps-box").hidden = !(result.explanations && result.explanations.length);
+  $("heatmaps-note").textContent = heatmapsNote(result);
   for (const id of ["frame", "frame-caption", "strip"]) $(id).hidden = !scored;
   $("frame-note").hidden = true;
   if (!scored) return;
   renderTracks(result);
   if (!$("timeline-box").hidden) renderTimeline(result);
-  const source = await openSource(result);
-  if (page.result !== result) return; // a newer file took over meanwhile
+  if (file) page.url = URL.createObjectURL(file);
+  const source = file ? await openSource(result) : null;
+  if (view !== page.view) return; // another job was chosen meanwhile
   page.source = source;
   if (!page.source) {
     $("frame").hidden = true;
     $("heatmaps-box").hidden = true; // they are drawn from the file's own pixels
     $("frame-note").hidden = false;
-    $("frame-note").textContent = "This browser cannot decode the file, so its frames are not shown; the scores hold all the same.";
+    $("frame-note").textContent = file
+      ? "This browser cannot decode the file, so its frames are not shown; the scores hold all the same."
+      : "The file is no longer at hand in this tab (the page was reloaded), so its frames are not shown; the scores hold all the same.";
     return;
   }
   await showFrame(verdictFrame(result));
   if (result.media === "video") await renderStrip(result);
   await renderHeatmaps(result);
 }
+
+const percentOf = (x) => `${Math.round(x * 100)}%`;
 
 function renderVerdict(result) {
   const box = $("verdict");
@@ -260,17 +468,16 @@ function renderVerdict(result) {
   let meaning, caveat = "";
   if (result.status === "ok") {
     const score = result.score.toFixed(2);
-    const percent = Math.round(result.score * 100);
-    label.className = `label ${result.label}`;
-    label.textContent = result.label;
+    const band = verdictOf(result);
+    label.className = `label ${band}`;
+    label.textContent = band;
     const scoreText = document.createElement("span");
     scoreText.className = "score";
     scoreText.textContent = `P(fake) = ${score}`;
     box.replaceChildren(label, scoreText, name);
     meaning =
-      `Of faces that scored about ${score} on DFDC validation videos, about ${percent}% were fake: the score is a probability ` +
-      `calibrated on those videos' face crops, with fakes and real faces taken as equally likely. It is ` +
-      `${result.score >= result.threshold ? "at or above" : "below"} the threshold ${result.threshold}, so the file is called ${result.label}.`;
+      `Of faces that scored about ${score} on DFDC validation videos, about ${percentOf(result.score)} were fake: the score is a probability ` +
+      `calibrated on those videos' face crops, with fakes and real faces taken as equally likely. ` + bandSentence(result);
     if (result.media === "video") {
       meaning += " A video's score is that of its highest-scoring person (track) among those seen in at least a quarter of the sampled frames.";
     }
@@ -292,6 +499,52 @@ function renderVerdict(result) {
   }
   $("meaning").textContent = meaning;
   $("caveat").textContent = caveat;
+}
+
+/** Why the file reads fake, real or uncertain: the threshold, and the uncertain band where the record has one. */
+function bandSentence(result) {
+  const side = result.score >= result.threshold ? "at or above" : "below";
+  const band = result.uncertain_band;
+  const range = band ? `${band[0].toFixed(2)} to ${band[1].toFixed(2)}` : "";
+  if (result.confidence === "low") {
+    return `It lies ${range ? `in the uncertain band, ${range}, ` : "in the uncertain band "}around the threshold ${result.threshold}, ` +
+      `where this model's calls are often wrong, so the file is called uncertain: it leans ${result.label} ` +
+      `(${side} the threshold), but do not rely on that either way.`;
+  }
+  return `It is ${side} the threshold ${result.threshold}${range ? ` and outside the uncertain band (${range})` : ""}, so the file is called ${result.label}.`;
+}
+
+/** What the heat maps show, read right for each verdict: they always show what raised the fake score. */
+function heatmapsNote(result) {
+  const what = "Grad-CAM, for the highest-scoring faces of the people that set the verdict; each map is scaled to its own face, so it " +
+    "shows red even where the pull was weak.";
+  if (result.status !== "ok") return what;
+  const band = verdictOf(result);
+  if (band === "fake") return `The regions of each face crop that pushed its score towards fake (red strongest). ${what}`;
+  if (band === "real") {
+    return "The regions of each face crop that raised its fake score the most (red strongest). Even so, the face was judged real: " +
+      `its score stayed below the threshold. ${what}`;
+  }
+  return "The regions of each face crop that raised its fake score the most (red strongest). The file's score lies in the uncertain " +
+    `band: read them as where to look, not as proof either way. ${what}`;
+}
+
+/** Content Credentials (C2PA) found in the file, in one line apart from the score: they never change it. */
+function provenanceText(p) {
+  if (!p.present) return "Content Credentials: none in this file (most files carry none; that says nothing about forgery).";
+  const parts = [`Content Credentials: ${p.validation_state || "present"}`];
+  if (p.signer) parts.push(`signed by ${p.signer}${p.signed_at ? ` on ${p.signed_at}` : ""}`);
+  if (p.claim_generator) parts.push(`made with ${p.claim_generator}`);
+  if (p.ai_content) parts.push(`declares AI-${p.ai_content} content`);
+  let text = parts.join(", ") + (p.detail ? ` (${p.detail})` : "") + ".";
+  if (["invalid", "malformed"].includes(p.validation_state)) text += " What they claim cannot be trusted.";
+  return `${text} They say where the file claims to come from; they do not change the face score.`;
+}
+
+function renderProvenance(provenance) {
+  const line = $("provenance");
+  line.hidden = !provenance;
+  line.textContent = provenance ? provenanceText(provenance) : "";
 }
 
 function renderTracks(result) {
@@ -404,10 +657,10 @@ function drawFaces(ctx, frame, scale, labels) {
 
 async function showFrame(pos) {
   if (!page.source) return; // the browser could not decode this file: nothing to draw
-  const result = page.result, frame = result.frames[pos];
+  const result = page.result, frame = result.frames[pos], view = page.view;
   page.current = pos;
   await withPixels(frame, (source, width, height) => {
-    if (page.result !== result) return; // a newer file took over meanwhile
+    if (view !== page.view) return; // another job was chosen meanwhile
     const canvas = $("frame");
     canvas.width = width;
     canvas.height = height;
@@ -416,8 +669,8 @@ async function showFrame(pos) {
     drawFaces(ctx, frame, 1, true);
   });
   const faces = frame.faces.length;
-  const where = page.result.media === "video" ? `Frame ${frame.index}, at ${frame.time.toFixed(2)} s: ` : "";
-  if (page.result !== result) return;
+  if (view !== page.view) return;
+  const where = result.media === "video" ? `Frame ${frame.index}, at ${frame.time.toFixed(2)} s: ` : "";
   const caption = where + (faces ? `${faces} face${faces === 1 ? "" : "s"}, highest score ${frame.score.toFixed(2)}.` : "no face found.");
   $("frame-caption").textContent = caption;
   $("frame").setAttribute("aria-label", `${result.path}: ${caption}`);
@@ -522,7 +775,7 @@ function niceStep(raw) {
 
 /** Each explained face: its crop as the model saw it, and the same crop under its Grad-CAM map. */
 async function renderHeatmaps(result) {
-  const box = $("heatmaps");
+  const box = $("heatmaps"), view = page.view;
   for (const explanation of result.explanations || []) {
     const frame = result.frames[explanation.frame];
     const face = frame.faces[explanation.face];
@@ -551,12 +804,13 @@ async function renderHeatmaps(result) {
     pair.append(plain, overlay);
     const caption = document.createElement("figcaption");
     const where = result.media === "video" ? `${frame.time.toFixed(2)} s, track #${face.track}, ` : "";
-    caption.textContent = `${where}face score ${face.score.toFixed(2)}`;
+    const side = face.score >= result.threshold ? "at or above" : "below";
+    caption.textContent = `${where}face score ${face.score.toFixed(2)}, ${side} the threshold`;
     figure.append(pair, caption);
     for (const canvas of [plain, overlay]) canvas.setAttribute("aria-hidden", "true");
     clickable(figure, () => showFrame(explanation.frame));
     figure.setAttribute("aria-label", `Heat map: ${caption.textContent}; show its frame`);
-    if (page.result !== result) return; // a newer file took over meanwhile
+    if (view !== page.view) return; // another job was chosen meanwhile
     box.append(figure);
   }
 }
@@ -585,6 +839,125 @@ function colorize(heat, size) {
   return canvas;
 }
 
+/* -- the report ------------------------------------------------------------------------- */
+
+/** Save a blob under a file name, as a download. */
+function download(blob, name) {
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}
+
+/** The report's file name: the file's own name without its folder or suffix, safe on every system. */
+function reportName(result, suffix) {
+  const stem = result.path.split(/[\\/]/).pop().replace(/\.[^.]*$/, "") || "file";
+  return `${stem.replace(/[^\w.-]+/g, "_")}.unmask.${suffix}`;
+}
+
+function downloadRecord() {
+  const result = page.result;
+  download(new Blob([JSON.stringify(result, null, 2) + "\n"], { type: "application/json" }), reportName(result, "json"));
+}
+
+/** Lines of ``text`` that fit ``width`` in the context's font, written from (x, y); returns the y below them. */
+function writeWrapped(ctx, text, x, y, width, lineHeight) {
+  let line = "";
+  for (const word of text.split(/\s+/)) {
+    const tried = line ? `${line} ${word}` : word;
+    if (line && ctx.measureText(tried).width > width) {
+      ctx.fillText(line, x, y);
+      y += lineHeight;
+      line = word;
+    } else {
+      line = tried;
+    }
+  }
+  if (line) ctx.fillText(line, x, y);
+  return y + lineHeight;
+}
+
+/** Draw ``image`` (a canvas) scaled into the box (x, y, width, height), keeping its shape; returns the height used. */
+function drawFitted(ctx, image, x, y, width, height) {
+  const k = Math.min(width / image.width, height / image.height);
+  ctx.drawImage(image, x, y, image.width * k, image.height * k);
+  return image.height * k;
+}
+
+/**
+ * A one-page summary (A4 at 150 dpi): the file, its verdict and score, what they mean, the model and its licence,
+ * the Content Credentials, the annotated frame and the heat maps as the page drew them, and the dates.
+ */
+function summaryCanvas(entry) {
+  const result = entry.result;
+  const W = 1240, H = 1754, M = 80, width = W - 2 * M;
+  const canvas = document.createElement("canvas");
+  canvas.width = W;
+  canvas.height = H;
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, W, H);
+  ctx.textBaseline = "top";
+  const font = (size, weight = "normal") => (ctx.font = `${weight} ${size}px system-ui, sans-serif`);
+  const ink = (color) => (ctx.fillStyle = color);
+  ink("#5b6370");
+  font(22);
+  const when = (iso) => iso.replace("T", " ").replace(/\.\d+/, "").replace(/Z$|\+00:00$/, " UTC");
+  let y = writeWrapped(ctx, `unmask report · scored ${entry.finished ? when(entry.finished) : "(time unknown)"} · made ${when(new Date().toISOString())}`,
+    M, M, width, 30);
+  ink("#1c1f24");
+  font(30, "bold");
+  y = writeWrapped(ctx, result.path, M, y + 10, width, 38);
+  const band = result.status === "ok" ? verdictOf(result) : result.status === "no_face" ? "no face found" : "not scored";
+  ink(BAND_COLORS[band] || "#5b6370");
+  font(72, "bold");
+  ctx.fillText(band.toUpperCase(), M, y + 10);
+  if (result.status === "ok") {
+    const left = M + ctx.measureText(band.toUpperCase()).width + 40;
+    ink("#1c1f24");
+    font(36);
+    ctx.fillText(`P(fake) = ${result.score.toFixed(2)}`, left, y + 34);
+  }
+  y += 110;
+  ink("#1c1f24");
+  font(22);
+  y = writeWrapped(ctx, $("meaning").textContent, M, y, width, 30);
+  if (result.model) y = writeWrapped(ctx, `Model: ${result.model.name} version ${result.model.version} (${result.model.architecture}).`, M, y + 6, width, 30);
+  ink("#5b6370");
+  font(18);
+  if (page.model && page.model.name === (result.model || {}).name && page.model.licence) {
+    y = writeWrapped(ctx, `Weights licence: ${page.model.licence}`, M, y, width, 25);
+  }
+  if (result.provenance) y = writeWrapped(ctx, provenanceText(result.provenance), M, y + 6, width, 25);
+  const faces = result.frames.reduce((n, f) => n + f.faces.length, 0);
+  y = writeWrapped(ctx, `${result.media}; ${result.frames.length} frame(s) sampled, ${faces} face(s), ${result.tracks.length} person(s) (tracks).`,
+    M, y + 6, width, 25);
+  const heat = [...document.querySelectorAll("#heatmaps canvas.heat")].slice(0, 4);
+  const footer = 60, heatSide = heat.length ? Math.min(240, (width - 30 * (heat.length - 1)) / heat.length) : 0, heatBox = heatSide + 90;
+  const frame = $("frame");
+  if (!frame.hidden && frame.width) y += drawFitted(ctx, frame, M, y + 16, width, H - y - 16 - footer - (heat.length ? heatBox : 0)) + 16;
+  font(15);
+  ink("#5b6370");
+  heat.forEach((overlay, i) => {
+    const x = M + i * (heatSide + 30);
+    ctx.drawImage(overlay, x, y + 20, heatSide, heatSide);
+    writeWrapped(ctx, overlay.closest("figure").querySelector("figcaption").textContent, x, y + 26 + heatSide, heatSide, 19);
+  });
+  ink("#5b6370");
+  font(16);
+  writeWrapped(ctx, "A score for a person to review, not evidence on its own. The record (JSON) holds every score; the heat maps show what raised " +
+    "the fake score.", M, H - footer, width, 22);
+  return canvas;
+}
+
+function downloadSummary() {
+  const entry = page.drawn;
+  summaryCanvas(entry).toBlob((blob) => download(blob, reportName(entry.result, "png")), "image/png");
+}
+
 /* -- wiring ------------------------------------------------------------------------------ */
 
 function init() {
@@ -593,8 +966,8 @@ function init() {
   key.addEventListener("input", () => sessionStorage.setItem(KEY_STORAGE, key.value.trim()));
   const input = $("file");
   input.addEventListener("change", () => {
-    if (input.files.length) start(input.files[0]);
-    input.value = ""; // the same file can be chosen again
+    addFiles(input.files);
+    input.value = ""; // the same files can be chosen again
   });
   const drop = $("drop");
   drop.addEventListener("dragover", (e) => {
@@ -605,27 +978,18 @@ function init() {
   drop.addEventListener("drop", (e) => {
     e.preventDefault();
     drop.classList.remove("over");
-    const files = e.dataTransfer.files;
-    if (files.length) start(files[0], files.length > 1 ? `Only the first of the ${files.length} files is scored: ${files[0].name}.` : "");
+    addFiles(e.dataTransfer.files);
   });
   let resizing = 0; // labels are sized for the canvas as shown: redraw the frame when that changes
   window.addEventListener("resize", () => {
     clearTimeout(resizing);
     resizing = setTimeout(() => page.source && page.current >= 0 && showFrame(page.current), 250);
   });
-  $("cancel").addEventListener("click", async () => {
-    if (page.xhr) {
-      page.xhr.abort(); // still uploading: nothing was queued yet
-      return;
-    }
-    if (!page.job) return;
-    try {
-      await api(`/v1/jobs/${encodeURIComponent(page.job)}/cancel`, { method: "POST" });
-      showProgress("Cancelling…", 0, 0);
-    } catch (err) {
-      showMessage(err.message);
-    }
-  });
+  $("cancel").addEventListener("click", cancelShown);
+  $("download-json").addEventListener("click", downloadRecord);
+  $("download-png").addEventListener("click", downloadSummary);
+  loadModel();
+  restoreJobs();
 }
 
 window.unmask = { colorFor, page }; // for the browser test and the curious
