@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from typing import Annotated, Iterator, Optional, get_origin
+from typing import Annotated, Iterator, Optional, get_args, get_origin
 
 from fastapi import Depends, Form, Request
 from pydantic import BeforeValidator
@@ -66,8 +66,8 @@ def scoring_options(request: Request, **fields) -> dict:
 
 def _form_field(name: str, field) -> inspect.Parameter:
     kind, description = field.annotation, field.description
-    if kind is bool:  # a form's boolean is the text "true" or "false", as the schema says
-        kind, description = FormBool, f"{description}: `true` or `false`"
+    if bool in (kind, *get_args(kind)):  # a form's boolean is the text "true" or "false", as the schema says
+        kind, description = (FormBool if kind is bool else Optional[FormBool]), f"{description}: `true` or `false`"
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=field.default,
                              annotation=Annotated[kind, Form(description=description), *field.metadata])
 
