@@ -1,6 +1,7 @@
 """Files per second of batch scoring on shared data: before and after issue 14, sequential and pipelined, one run.
 
     python bench/batch_throughput.py [--crops 100] [--frames 32]
+    python bench/batch_throughput.py --levers   # the shortcuts alone and together, pipelined (docs/speed.md)
 
 The list mixes what a batch meets: the 2 full frames, the 11 clips and N
 face crops (half DFDC, half UTKFace). "before" is the detection of before
@@ -12,6 +13,11 @@ scores one file after the other; "pipelined" (model.pipeline.score_many,
 what `unmask score` uses) decodes and detects the next file while the
 current one is classified. Wall and process CPU seconds are printed (CPU
 time is disturbed less by other load on the machine).
+
+With ``--levers``: pipelined only, the full-work path (every shortcut off)
+against each shortcut alone, all together and the defaults, one after the
+other under the same load: files/s, CPU s, frames scored, and verdicts equal
+to the full-work path with the largest score difference.
 """
 
 from __future__ import annotations
@@ -32,10 +38,39 @@ from unmask.model.pipeline import score_many
 from unmask.model.predictor import Predictor
 
 
+def run_levers(files: list[Path], frames: int) -> None:
+    """Pipelined scoring of ``files`` under each shortcut setting of ``score_video.LEVERS``, the same load for all."""
+    from score_video import FULL_WORK, LEVERS
+
+    together = {k: v for lever in LEVERS.values() for k, v in lever.items()}
+    defaults = {k: v for k, v in together.items() if getattr(ScoringConfig(), k) == v}
+    configs = {"full_work": {}, **LEVERS, "together": together, "defaults": defaults}
+    first = Predictor(config=ScoringConfig(device="cpu", frames=frames, **FULL_WORK))
+    predictors = {name: Predictor(config=ScoringConfig(device="cpu", frames=frames, **{**FULL_WORK, **extra}), detector=first.detector)
+                  for name, extra in configs.items()}
+    for predictor in predictors.values():
+        predictor.warmup()
+    report: dict = {"files": len(files), "frames_per_video": frames, "levers": configs}
+    reference = None
+    for name, predictor in predictors.items():
+        wall, cpu = time.perf_counter(), time.process_time()
+        results = list(score_many(predictor, files))
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        reference = reference or results
+        same = [a.status == b.status and a.label == b.label for a, b in zip(results, reference, strict=True)]
+        diffs = [abs(a.score - b.score) for a, b in zip(results, reference) if a.score is not None and b.score is not None]
+        report[name] = {"files_per_s": round(len(files) / wall, 2), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+                        "frames_scored": sum(r.work.frames_scored for r in results if r.work),
+                        "views": sum(r.work.views for r in results if r.work),
+                        "verdicts_equal": f"{sum(same)}/{len(same)}", "max_score_diff": round(max(diffs, default=0.0), 4)}
+    print(json.dumps(report, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--crops", type=int, default=100)
     parser.add_argument("--frames", type=int, default=32)
+    parser.add_argument("--levers", action="store_true", help="the shortcuts alone and together against the full-work path")
     parser.add_argument("--data", type=Path, default=None, help="the shared data folder (default: UNMASK_SHARED_DATA, or ../shared/data)")
     args = parser.parse_args()
     args.data = shared_data(args.data)
@@ -49,6 +84,8 @@ def main() -> None:
         "crops": dfdc + utk,
     }
     files = [p for paths in groups.values() for p in paths]
+    if args.levers:
+        return run_levers(files, args.frames)
     before = dict(detect_every=1, decode_ahead=0, detect_threads=torch.get_num_threads(), fast_mtcnn=False)  # detection before issue 14
     after = Predictor(config=ScoringConfig(device="cpu", frames=args.frames))
     predictors = {"before": Predictor(config=ScoringConfig(device="cpu", frames=args.frames, **before)), "after": after}

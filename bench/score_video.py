@@ -1,6 +1,7 @@
 """Seconds per video on the shared clips, with parity, in one run.
 
     python bench/score_video.py [--model default] [--clips N] [--frames 32] [--no-naive] [--set KEY=VALUE ...]
+    python bench/score_video.py --levers [--clips N]   # the shortcuts, each alone and together (docs/speed.md)
 
 Three pipelines score each clip, one after the other per clip so all see the
 same machine load:
@@ -14,6 +15,14 @@ same machine load:
   pipeline before issue 14 (classification batching aside).
 - naive: seek to each sampled frame, MTCNN at full resolution on every
   frame, eager PyTorch.
+
+With ``--levers`` the pipelines are instead the full-work path (every
+shortcut off: ``early_stop``, ``min_face_px``, ``adaptive_tta``), each
+shortcut alone at its fitted setting, all of them together, and those on by
+default (``ScoringConfig``), one after the other per clip. Per pipeline it prints mean wall and CPU seconds per clip,
+frames scored, faces classified, classifier views, MTCNN searches, and
+agreement with the full-work path (verdicts, max score difference, faces of
+60 px or more found).
 
 Prints one JSON line per clip, then a summary: mean wall and process CPU
 seconds per video (CPU time is disturbed less by other load), the split into
@@ -135,6 +144,65 @@ def mean_of(rows: list[dict], pipeline: str) -> dict:
     }
 
 
+FULL_WORK = dict(early_stop=False, min_face_px=0, adaptive_tta=False)  # every shortcut off
+LEVERS = {"early_stop": dict(early_stop=True), "min_face_px": dict(min_face_px=50), "adaptive_tta": dict(adaptive_tta=True)}
+
+
+def run_levers(args, base: dict) -> None:
+    """Each shortcut alone and all together against the full-work path, alternating per clip (ratios in one run)."""
+    together = {k: v for lever in LEVERS.values() for k, v in lever.items()}
+    defaults = {k: v for k, v in together.items() if getattr(ScoringConfig(), k) == v}  # the levers on by default
+    configs = {"full_work": {}, **LEVERS, "together": together, "defaults": defaults}
+    full = Predictor(args.model, ScoringConfig(**base, backend="onnx", **FULL_WORK, **parse_sets(args.set)))
+    predictors = {name: Predictor(args.model, ScoringConfig(**base, backend="onnx", **{**FULL_WORK, **extra}, **parse_sets(args.set)),
+                                  detector=full.detector) for name, extra in configs.items()}
+    for predictor in predictors.values():
+        predictor.warmup()
+    clips = sorted((args.data / "clips").glob("*.mp4"))
+    clips = clips[: args.clips] if args.clips else clips
+    rows = []
+    for clip in clips:
+        row: dict = {"clip": clip.name}
+        for name, predictor in predictors.items():
+            searches: dict = {}
+            result, t = timed(lambda: prepare_and_finish(predictor, clip, searches))  # noqa: B023 (called at once)
+            row[name] = {**t, "result": result, "searches": searches, "work": result.work}
+        reference = row["full_work"]["result"]
+        printable = {"clip": clip.name}
+        for name in predictors:
+            cell = row[name]
+            cell["parity"] = parity(cell["result"], reference)
+            printable[name] = {"label": cell["result"].label, "score": cell["result"].score, "wall": cell["wall"], "cpu": cell["cpu"],
+                               "frames_scored": cell["work"].frames_scored, "faces": cell["work"].faces,
+                               "views": cell["work"].views, "searches": searches_of(cell), "parity": cell["parity"]}
+        rows.append(row)
+        print(json.dumps(printable), flush=True)
+    summary: dict = {"clips": len(rows), "frames_per_video": args.frames, "levers": {n: c for n, c in configs.items()}}
+    for name in predictors:
+        cells = [r[name] for r in rows]
+        wanted = sum(c["parity"]["faces_60px"] for c in cells)
+        summary[name] = {
+            "wall_s": round(statistics.mean(c["wall"] for c in cells), 3),
+            "cpu_s": round(statistics.mean(c["cpu"] for c in cells), 3),
+            "cpu_vs_full_work": round(sum(c["cpu"] for c in cells) / sum(r["full_work"]["cpu"] for r in rows), 3),
+            "wall_vs_full_work": round(sum(c["wall"] for c in cells) / sum(r["full_work"]["wall"] for r in rows), 3),
+            "frames_scored": round(statistics.mean(c["work"].frames_scored for c in cells), 2),
+            "stopped_early": sum(c["work"].stopped == "clear_verdict" for c in cells),
+            "faces": round(statistics.mean(c["work"].faces for c in cells), 2),
+            "views": round(statistics.mean(c["work"].views for c in cells), 2),
+            "mtcnn_searches": round(statistics.mean(searches_of(c) for c in cells), 2),
+            "verdicts_equal": sum(c["parity"]["same_verdict"] for c in cells),
+            "max_score_diff": max(c["parity"]["score_diff"] for c in cells),
+            "faces_60px_found": round(sum(c["parity"]["found"] for c in cells) / wanted, 4) if wanted else None,
+        }
+    print(json.dumps(summary, indent=2))
+
+
+def searches_of(cell: dict) -> int:
+    """MTCNN searches run on the clip (full frames and regions; a region search after a lost face counts too)."""
+    return sum(cell["searches"].values())
+
+
 def parse_sets(pairs: list[str]) -> dict:
     """KEY=VALUE pairs for ScoringConfig, values parsed as JSON where they parse."""
     options = {}
@@ -155,11 +223,14 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None, help="the shared data folder (default: UNMASK_SHARED_DATA, or ../shared/data)")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive pipeline (parity and today only)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a ScoringConfig field for unmask")
+    parser.add_argument("--levers", action="store_true", help="the shortcuts alone and together against the full-work path")
     args = parser.parse_args()
     args.data = shared_data(args.data)
 
     os.environ.setdefault("UNMASK_CACHE_DIR", tempfile.mkdtemp(prefix="unmask-bench-"))
     base = dict(device="cpu", frames=args.frames)
+    if args.levers:
+        return run_levers(args, base)
     fast = Predictor(args.model, ScoringConfig(**base, backend="onnx", **parse_sets(args.set)))
     # Before issue 14: full detection on every frame, no decoding ahead, MTCNN on torch's default threads.
     today = dict(detect_every=1, region_min_face=0.0, decode_ahead=0, detect_threads=torch.get_num_threads(), fast_mtcnn=False)

@@ -137,6 +137,10 @@ def _scoring_option_args(p: argparse.ArgumentParser) -> None:
             p.add_argument(*flags, dest=name, action="store_true", help=field.description)
             continue
         kind = next(a for a in get_args(field.annotation) if a is not type(None))  # Optional[X] -> X
+        if kind is bool:  # a setting on or off by default: --NAME and --no-NAME
+            p.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=default,
+                           help=f"{field.description} (default {'on' if default else 'off'})")
+            continue
         kind = kind if kind in (int, float) else str  # a Literal's names are checked by ScoringConfig, in one line
         p.add_argument(*flags, dest=name, type=kind, default=default,
                        help=field.description + (f" (default {default})" if default is not None else ""))

@@ -107,6 +107,7 @@ def _rgb(name: str, values: object, ok: Callable[[float], bool], where: str) -> 
 BACKENDS = ("auto", "torch", "onnx")
 DEVICES = ("cpu", "cuda")
 PER_REQUEST = OPTION_NAMES  # what one request may change (model.options.ScoringOptions)
+IMAGE_OPTIONS = ("explain", "min_face_px", "adaptive_tta")  # those that apply to an image
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,14 @@ class ScoringConfig:
     # A file without rotation metadata but filmed or stored turned: while no face is found upright, the first
     # this many sampled frames are searched turned by 180, 90 and 270 degrees too (model/orientation.py; 0: never).
     turn_probe_frames: int = 3
+    # Shortcuts: less work where it cannot change the verdict (docs/speed.md has the figures). Each one a request can
+    # switch; the record's ``work`` says what was done.
+    early_stop: bool = False  # score a first pass of early_stop_frames frames; stop there if the verdict is clear
+    early_stop_frames: int = 8  # the first pass: this many of the sampled frames, evenly spread
+    early_stop_margin: float = 0.15  # clear: every counted track's first-pass score at least this far from the threshold
+    min_face_px: int = 50  # MTCNN's smallest face in the file's pixels (never below detect_min_face in its copy); 0: off
+    adaptive_tta: bool = False  # the checkpoint's other TTA views only for faces whose plain score is near the threshold
+    adaptive_tta_band: float = 0.4  # near: the plain (identity) score within this of the threshold
 
     def __post_init__(self) -> None:
         from .aggregation import STRATEGIES  # here: aggregation is a leaf module, config is imported everywhere
@@ -181,6 +190,10 @@ class ScoringConfig:
             (0.0 <= self.region_min_face < 1.0, "region_min_face must be in [0, 1)"),
             (self.decode_ahead >= 0, "decode_ahead must not be negative"),
             (self.turn_probe_frames >= 0, "turn_probe_frames must not be negative"),
+            (self.early_stop_frames >= 1, "early_stop_frames must be at least 1"),
+            (0.0 <= self.early_stop_margin <= 1.0, "early_stop_margin must be in [0, 1]"),
+            (self.min_face_px >= 0, "min_face_px must not be negative"),
+            (0.0 <= self.adaptive_tta_band <= 1.0, "adaptive_tta_band must be in [0, 1]"),
         ]
         for ok, message in checks:
             if not ok:
@@ -196,8 +209,8 @@ class ScoringConfig:
 
     def options(self, media: str = "video") -> dict:
         """The per-request options in force, as the record reports them: for an image only what applies to one
-        (``explain``; frames, their rate and a track's aggregation are a video's)."""
-        names = ("explain",) if media == "image" else PER_REQUEST
+        (frames, their rate, a track's aggregation and early stopping are a video's)."""
+        names = IMAGE_OPTIONS if media == "image" else PER_REQUEST
         return {name: getattr(self, name) for name in names}
 
 

@@ -46,6 +46,7 @@ class FaceFollower:
         self.every = config.detect_every
         self.margin = config.track_margin
         self.ratio = config.region_min_face
+        self.min_face_px = config.min_face_px
         self.position = 0  # sampled frames seen
         self.previous: list[DetectedFace] = []
         self.recent: deque[int] = deque(maxlen=self.every)  # face counts of the last frames
@@ -64,12 +65,20 @@ class FaceFollower:
             faces = self._near_previous(small, factor)
             self.searches["region" if faces is not None else "lost"] += 1
         if faces is None:
-            faces = self.detector.detect_scaled(small, factor)
-            self.searches["full"] += 1
+            faces = self.full_pass(small, factor)
+        self.follow(faces)
+        return faces
+
+    def full_pass(self, small: np.ndarray, factor: float) -> list[DetectedFace]:
+        """Full-frame detection on a copy, out of order (early stopping's first pass); ``follow`` it in its turn."""
+        self.searches["full"] += 1
+        return self.detector.detect_scaled(small, factor, self.min_face_px)
+
+    def follow(self, faces: list[DetectedFace]) -> None:
+        """Take ``faces`` as the next sampled frame's (found here, or by an earlier ``full_pass`` on that frame)."""
         self.position += 1
         self.previous = faces
         self.recent.append(len(faces))
-        return faces
 
     def _near_previous(self, small: np.ndarray, factor: float) -> list[DetectedFace] | None:
         """Faces in the regions around the previous frame's faces; None if one of those is not found again."""
@@ -81,7 +90,7 @@ class FaceFollower:
             cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
             regions.append((max(0, int(cx - half)), max(0, int(cy - half)), min(width, math.ceil(cx + half)), min(height, math.ceil(cy + half))))
         floors = [self.ratio * face.size * factor for face in self.previous]  # copy pixels
-        hits = self.detector.detect_regions(small, factor, regions, floors)
+        hits = self.detector.detect_regions(small, factor, regions, floors, self.min_face_px)
         centres = [((h.box[0] + h.box[2]) / 2 * factor, (h.box[1] + h.box[3]) / 2 * factor) for h in hits]
         for x1, y1, x2, y2 in regions:
             if not any(x1 <= x < x2 and y1 <= y < y2 for x, y in centres):

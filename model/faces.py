@@ -67,9 +67,9 @@ class FaceDetector:
             for net in (self._mtcnn.pnet, self._mtcnn.rnet, self._mtcnn.onet):
                 net.to(memory_format=torch.channels_last)
 
-    def detect(self, image: np.ndarray) -> list[DetectedFace]:
+    def detect(self, image: np.ndarray, min_face_px: int = 0) -> list[DetectedFace]:
         """Faces in one RGB uint8 image (H, W, 3), most confident first."""
-        return self.detect_scaled(*self.downscale(image))
+        return self.detect_scaled(*self.downscale(image), min_face_px=min_face_px)
 
     def downscale(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         """The copy MTCNN sees (longer side at most ``max_side``) and its scale factor."""
@@ -80,9 +80,15 @@ class FaceDetector:
         small = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
         return small, factor
 
-    def detect_scaled(self, small: np.ndarray, factor: float) -> list[DetectedFace]:
-        """Faces in a downscaled copy (from ``downscale``; ``factor``: its scale), in original-image pixels."""
-        min_face = float(self.min_face)
+    def smallest_face(self, factor: float, min_face_px: int = 0) -> float:
+        """MTCNN's smallest face in the copy's pixels: ``detect_min_face``, or ``min_face_px`` of the file's pixels
+        when that is larger (coarser pyramid levels only: the finest ones cost the most, see ``ScoringConfig``)."""
+        return max(float(self.min_face), min_face_px * factor)
+
+    def detect_scaled(self, small: np.ndarray, factor: float, min_face_px: int = 0) -> list[DetectedFace]:
+        """Faces in a downscaled copy (from ``downscale``; ``factor``: its scale), in original-image pixels;
+        ``min_face_px``: see ``smallest_face``."""
+        min_face = self.smallest_face(factor, min_face_px)
         if not self._fits(small, min_face):
             return []
         with torch.inference_mode(), torch_threads(self.threads):
@@ -94,7 +100,8 @@ class FaceDetector:
         return self._to_faces(boxes, points, factor)
 
     def detect_regions(
-        self, small: np.ndarray, factor: float, regions: list[Region], region_min_faces: list[float] | None = None
+        self, small: np.ndarray, factor: float, regions: list[Region], region_min_faces: list[float] | None = None,
+        min_face_px: int = 0,
     ) -> list[DetectedFace]:
         """Faces inside ``regions`` (x1, y1, x2, y2 in the copy's pixels) of a downscaled copy, in original pixels.
 
@@ -102,10 +109,11 @@ class FaceDetector:
         cost (see model.mtcnn_regions); ``region_min_faces`` (copy pixels, one
         per region) skips the pyramid levels for faces smaller than that there.
         """
-        if not regions or not self._fits(small, self.min_face):
+        min_face = self.smallest_face(factor, min_face_px)
+        if not regions or not self._fits(small, min_face):
             return []
         with torch.inference_mode(), torch_threads(self.threads):
-            boxes, points = detect_in_regions(self._mtcnn, small, regions, float(self.min_face), region_min_faces)
+            boxes, points = detect_in_regions(self._mtcnn, small, regions, min_face, region_min_faces)
         return self._to_faces(boxes, points, factor)
 
     @staticmethod

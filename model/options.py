@@ -30,6 +30,13 @@ class ScoringOptions(BaseModel):
                                         description="or this many frames a second, at most `frames` (for long videos)")
     aggregation: Optional[Aggregation] = Field(None, description="a track's score from its faces: confident, mean or max")
     explain: bool = Field(False, description="add Grad-CAM heat maps for the highest-scoring faces")
+    # Shortcuts (docs/speed.md): absent keeps the server's setting; the record's ``work`` says what each one did.
+    early_stop: Optional[bool] = Field(None, description="score a first pass of frames spread over a video and stop "
+                                       "there when every counted person's score is clear of the threshold")
+    min_face_px: Optional[int] = Field(None, ge=0, le=1000, description="the smallest face searched for, in pixels of "
+                                       "the file (0: as small as the detector's floor)")
+    adaptive_tta: Optional[bool] = Field(None, description="run the flipped view only for faces whose plain score is "
+                                         "near the threshold")
 
     def given(self) -> dict:
         """The options set, as ``ScoringConfig.with_options`` and a job's stored options take them (a subclass's

@@ -55,8 +55,9 @@ def face_back(face: DetectedFace, turn: int, height: int, width: int) -> Detecte
 class Orientation:
     """The turn that shows one file's faces upright: 0 until a turned search of an early frame finds one."""
 
-    def __init__(self, detector: FaceDetector, probe_frames: int) -> None:
+    def __init__(self, detector: FaceDetector, probe_frames: int, min_face_px: int = 0) -> None:
         self.detector = detector
+        self.min_face_px = min_face_px
         self.turn = 0
         self.frames_left = probe_frames  # 0: never probe
 
@@ -74,7 +75,7 @@ class Orientation:
             self.frames_left = 0
             return faces
         for turn in TURNS:
-            found = self.detector.detect_scaled(turn_image(small, turn), factor)
+            found = self.detector.detect_scaled(turn_image(small, turn), factor, self.min_face_px)
             if _top(found) >= SURE and _top(found) > best:
                 self.turn, self.frames_left = turn, 0
                 return found

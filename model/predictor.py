@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections import Counter, defaultdict
@@ -20,7 +21,7 @@ from typing import Callable, Iterable, Iterator, Literal, TypeVar
 
 import numpy as np
 
-from .aggregation import get_strategy
+from .aggregation import get_strategy, verdict_is_clear
 from .backends import OnnxBackend, TorchBackend, default_device, make_backend
 from .checkpoint import load_checkpoint, resolve_checkpoint
 from .config import ScoringConfig
@@ -33,9 +34,20 @@ from .media import Frame, MediaStream, OpenVideo, Source, kind_from_name, open_m
 from .orientation import Orientation, face_back, turn_image
 from .prefetch import close_iterator, in_background
 from .provenance import read_provenance
-from .results import ErrorInfo, Explanation, FaceResult, FrameResult, MediaKind, MediaResult, ModelRef, Provenance, TrackResult
+from .results import (
+    ErrorInfo,
+    Explanation,
+    FaceResult,
+    FrameResult,
+    MediaKind,
+    MediaResult,
+    ModelRef,
+    Provenance,
+    TrackResult,
+    Work,
+)
 from .tracker import link_tracks
-from .tta import apply_tta, check_tta, tta_probability
+from .tta import apply_tta, check_tta, near_threshold, tta_probability
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +68,10 @@ class Prepared:
     started: float
     frames: list[tuple[int, float, list[DetectedFace]]] = field(default_factory=list)  # (index, time, faces)
     crops: list[np.ndarray] = field(default_factory=list)
+    scores: np.ndarray = field(default_factory=lambda: np.empty(0))  # P(fake) per crop; NaN: for finish to classify
+    sampled: int = 0  # frames the sampling picked
+    stopped: str = "all_frames"  # or "clear_verdict": early stopping kept only the first pass (model.results.Work)
+    views: int = 0  # classifier views run so far
     searches: Counter = field(default_factory=Counter)  # face searches by kind: full, region, lost (model.face_tracking)
     provenance: Provenance | None = None
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
@@ -177,9 +193,13 @@ class Predictor:
                 raise ScoringCancelled(prepared.name)
 
         t0 = time.perf_counter()
-        scores = self.classify(prepared.crops, before_batch=go_on) if prepared.crops else np.empty(0)
-        prepared.timings["classify"] = (time.perf_counter() - t0) * 1000
-        result = self._assemble(prepared, scores)
+        scores = prepared.scores.copy() if len(prepared.scores) else np.full(len(prepared.crops), np.nan)
+        todo = np.flatnonzero(np.isnan(scores))  # early stopping's first pass classified its crops already
+        scores[todo], views = self._classify([prepared.crops[i] for i in todo], self._band(prepared.config), go_on)
+        prepared.timings["classify"] += (time.perf_counter() - t0) * 1000
+        result = self._assemble(prepared, prepared.frames, scores)
+        result.work = Work(frames_sampled=prepared.sampled, frames_scored=len(prepared.frames), stopped=prepared.stopped,
+                           faces=len(scores), views=prepared.views + views)
         if prepared.config.explain:
             go_on()
             t0 = time.perf_counter()
@@ -212,50 +232,153 @@ class Predictor:
         second thread, and that time counts as "decode" (so decode, detect
         and classify can add up to more than the total). Each frame's pixels
         are dropped once its faces are cropped, so memory holds crops, not frames.
+
+        With ``early_stop``, a first pass (every ``stride``-th sampled frame,
+        ``early_stop_frames`` of them) is detected and classified first while
+        the frames between wait, decoded (so memory then holds up to about
+        ``frames`` frames). If every counted track's score is then
+        ``early_stop_margin`` or more from the threshold, reading stops there;
+        else the waiting frames are detected in order, the first pass's faces
+        taken as found, and reading goes on as without early stopping. With a
+        stride of ``detect_every`` the faces are the same: those frames are
+        full passes anyway.
         """
         name, frames, total = media.name, media.frames, media.total
-        prepared = Prepared(name=name, media=media.kind, config=config, started=time.perf_counter() - media.decode_ms / 1000)
+        prepared = Prepared(name=name, media=media.kind, config=config, started=time.perf_counter() - media.decode_ms / 1000,
+                            sampled=total)
         prepared.timings["decode"] = media.decode_ms
-        crop, size = self.model_config.crop, self.model_config.input_size
         follower = FaceFollower(self.detector, config)
-        orientation = Orientation(self.detector, config.turn_probe_frames)
+        orientation = Orientation(self.detector, config.turn_probe_frames, config.min_face_px)
+        found: dict[int, tuple[int, float, list[DetectedFace]]] = {}  # position -> (index, time, faces in file pixels)
+        scored: dict[int, np.ndarray] = {}  # position -> its faces' scores, for the frames classified already
+        cropped: dict[int, list[np.ndarray]] = {}  # position -> its face crops, for the frames cut already
+        unfollowed: list[int] = []  # first-pass positions the follower has not taken in order yet
+        first_faces: dict[int, list[DetectedFace]] = {}  # their faces
+        crop, size = self.model_config.crop, self.model_config.input_size
+        waiting: list[tuple[int, Frame, np.ndarray, float]] = []  # frames between the first pass's, until its verdict
+        stride = _first_pass_stride(total, config) if media.kind == "video" else 0
+
+        def detect(position: int, frame: Frame, small: np.ndarray, factor: float) -> None:
+            t0 = time.perf_counter()
+            with self._detect_lock:
+                turned = turn_image(small, orientation.turn)
+                search = follower.full_pass if stride else follower.find_scaled
+                faces = orientation.probe(search(turned, factor), small, factor)
+            if stride:
+                first_faces[position] = faces  # as the follower takes them: in the turned frame's pixels
+            prepared.timings["detect"] += (time.perf_counter() - t0) * 1000
+            upright, turn = turn_image(frame.image, orientation.turn), orientation.turn
+            cropped[position] = [crop_face(upright, f.box, crop, size) for f in faces]
+            height, width = frame.image.shape[:2]
+            found[position] = (frame.index, frame.time, [face_back(f, turn, height, width) for f in faces])
+            if stride:
+                unfollowed.append(position)
+            if progress is not None and progress(len(found), total):
+                raise ScoringCancelled(name)
+
+        def detect_waiting() -> None:
+            """The waiting frames in order, each first-pass frame before them followed as found."""
+            for position, frame, small, factor in waiting:
+                while unfollowed and unfollowed[0] < position:
+                    follower.follow(first_faces.pop(unfollowed.pop(0)))
+                detect(position, frame, small, factor)
+            waiting.clear()
+            for position in unfollowed:
+                follower.follow(first_faces.pop(position))
+            unfollowed.clear()
+
         # The detector's downscaled copy is made with the frame ("decode"), in the
         # decoder's thread when decoding ahead: that thread has time to spare.
         scaled = _timed(_with_copy(frames, self.detector), prepared.timings, "decode")
         if media.decoding and config.decode_ahead:
             scaled = in_background(scaled, config.decode_ahead, name="unmask-decode")
+        last_first = (total - 1) // stride * stride if stride else -1
         with contextlib.closing(scaled):  # a cancelled or failed file stops its decoder at once
-            for frame, small, factor in scaled:
-                t0 = time.perf_counter()
-                with self._detect_lock:
-                    faces = orientation.probe(follower.find_scaled(turn_image(small, orientation.turn), factor), small, factor)
-                prepared.timings["detect"] += (time.perf_counter() - t0) * 1000
-                upright = turn_image(frame.image, orientation.turn)
-                prepared.crops.extend(crop_face(upright, f.box, crop, size) for f in faces)
-                height, width = frame.image.shape[:2]
-                prepared.frames.append((frame.index, frame.time, [face_back(f, orientation.turn, height, width) for f in faces]))
-                if progress is not None and progress(len(prepared.frames), total):
-                    raise ScoringCancelled(name)
+            for position, (frame, small, factor) in enumerate(scaled):
+                if stride and position % stride:
+                    waiting.append((position, frame, small, factor))
+                    continue
+                detect(position, frame, small, factor)
+                if stride and position == last_first:
+                    if self._first_pass_clear(prepared, found, cropped, scored):
+                        break  # the other frames cannot change the verdict: read no further
+                    stride = 0
+                    detect_waiting()
+            else:
+                # Fewer frames came than the file announced: the first pass ended with them.
+                if stride and not self._first_pass_clear(prepared, found, cropped, scored):
+                    stride = 0
+                    detect_waiting()
+        self._keep(prepared, found, cropped, scored)
         prepared.searches = follower.searches
         log.debug("%s: searched %s", name, dict(follower.searches))
         return prepared
+
+    def _first_pass_clear(self, prepared: Prepared, found: dict, cropped: dict, scored: dict) -> bool:
+        """Classify the first pass's faces (``found`` so far; crops to ``cropped``, scores to ``scored``) and tell
+        whether every counted track is clear of the threshold (``aggregation.verdict_is_clear``): the file stops here."""
+        config = prepared.config
+        positions = sorted(found)
+        t0 = time.perf_counter()
+        scores, views = self._classify([c for p in positions for c in cropped[p]], self._band(config))
+        prepared.timings["classify"] += (time.perf_counter() - t0) * 1000
+        prepared.views += views
+        first = np.cumsum([0] + [len(cropped[p]) for p in positions])
+        scored.update({p: scores[first[i] : first[i + 1]] for i, p in enumerate(positions)})
+        result = self._assemble(prepared, [found[p] for p in positions], scores)
+        counted = [t.score for t in result.tracks if t.counted]
+        clear = result.status == "ok" and verdict_is_clear(counted, self.model_config.threshold, config.early_stop_margin)
+        if clear:
+            prepared.stopped = "clear_verdict"
+        return clear
+
+    @staticmethod
+    def _keep(prepared: Prepared, found: dict, cropped: dict, scored: dict) -> None:
+        """Put the ``found`` frames into ``prepared`` in order with their crops and the scores known so far (NaN for
+        a crop ``finish`` classifies)."""
+        positions = sorted(found)
+        prepared.frames = [found[p] for p in positions]
+        prepared.crops = [c for p in positions for c in cropped[p]]
+        prepared.scores = np.concatenate([scored.get(p, np.full(len(cropped[p]), np.nan)) for p in positions] or [np.empty(0)])
 
     def classify(self, crops: list[np.ndarray], before_batch: Callable[[], None] | None = None) -> np.ndarray:
         """P(fake) for each RGB uint8 crop (input_size square): TTA averaged, the checkpoint's temperature applied.
 
         ``before_batch`` is called before each batch of ``batch_size`` crops (it may raise to stop).
         """
+        return self._classify(crops, self._band(self.config), before_batch)[0]
+
+    @staticmethod
+    def _band(config: ScoringConfig) -> float | None:
+        """Adaptive TTA's band for ``_classify`` (None: every view for every face)."""
+        return config.adaptive_tta_band if config.adaptive_tta else None
+
+    def _classify(self, crops: list[np.ndarray], band: float | None, before_batch: Callable[[], None] | None = None
+                  ) -> tuple[np.ndarray, int]:
+        """``classify``'s scores and the classifier views run; with a ``band`` (adaptive TTA) the views after the
+        first only for faces whose first view's score is within ``band`` of the threshold (``tta.near_threshold``)."""
+        temperature, threshold = self.model_config.temperature, self.model_config.threshold
         with self._classify_lock:
-            out = []
+            out, views = [], 0
             for start in range(0, len(crops), self.config.batch_size):
                 if before_batch is not None:
                     before_batch()
                 batch = self.preprocess(crops[start : start + self.config.batch_size])
-                # Every TTA view of the chunk in one backend call: fewer, larger runs.
-                views = np.concatenate([apply_tta(t, batch) for t in self.tta])
-                logits = np.asarray(self.backend(views)).reshape(len(self.tta), len(batch))
-                out.append(tta_probability(logits, self.model_config.temperature))
-            return np.concatenate(out) if out else np.empty(0)
+                if band is not None and len(self.tta) > 1:
+                    plain = np.asarray(self.backend(apply_tta(self.tta[0], batch))).reshape(len(batch))
+                    near = near_threshold(plain, temperature, threshold, band)
+                    logits = np.repeat(plain[None], len(self.tta), axis=0)  # a far face: its plain view alone
+                    if near.any():
+                        rest = np.concatenate([apply_tta(t, batch[near]) for t in self.tta[1:]])
+                        logits[1:, near] = np.asarray(self.backend(rest)).reshape(len(self.tta) - 1, int(near.sum()))
+                    views += len(batch) + int(near.sum()) * (len(self.tta) - 1)
+                else:
+                    # Every TTA view of the chunk in one backend call: fewer, larger runs.
+                    views_in = np.concatenate([apply_tta(t, batch) for t in self.tta])
+                    logits = np.asarray(self.backend(views_in)).reshape(len(self.tta), len(batch))
+                    views += logits.size
+                out.append(tta_probability(logits, temperature))
+            return (np.concatenate(out) if out else np.empty(0)), views
 
     def _explain(self, prepared: Prepared, result: MediaResult) -> list[Explanation]:
         """Grad-CAM maps (torch model) of the top faces of the tracks that set the verdict."""
@@ -280,8 +403,8 @@ class Predictor:
 
     # -- assembly ----------------------------------------------------------
 
-    def _assemble(self, prepared: Prepared, scores: np.ndarray) -> MediaResult:
-        config, kept = prepared.config, prepared.frames
+    def _assemble(self, prepared: Prepared, kept: list[tuple[int, float, list[DetectedFace]]], scores: np.ndarray) -> MediaResult:
+        config = prepared.config
         track_ids = link_tracks([[f.box for f in faces] for _, _, faces in kept])
         frames_out: list[FrameResult] = []
         by_track: dict[int, list[tuple[float, float]]] = defaultdict(list)  # id -> (time, score)
@@ -362,6 +485,12 @@ def _file_provenance(source: Source) -> Provenance | None:
     if isinstance(source, OpenVideo):
         source = source.path
     return read_provenance(source) if isinstance(source, (str, Path, bytes)) else None
+
+def _first_pass_stride(total: int, config: ScoringConfig) -> int:
+    """Early stopping's first pass is every stride-th sampled frame (0: no first pass, all frames in order)."""
+    if not config.early_stop or total <= config.early_stop_frames:
+        return 0
+    return math.ceil(total / config.early_stop_frames)
 
 
 def _guess_kind(source: Source) -> MediaKind:

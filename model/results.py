@@ -163,6 +163,24 @@ class Provenance:
     """a line for a person: why invalid or malformed, or what was found"""
 
 
+@dataclass
+class Work:
+    """How much work scoring did, and which shortcuts cut it (docs/speed.md)."""
+
+    __pydantic_config__ = DOCUMENTED
+    frames_sampled: int
+    """frames the sampling picked (``frames``, ``sample_fps``); 1 for an image"""
+    frames_scored: int
+    """frames searched for faces and scored: fewer than frames_sampled when early stopping stopped at the first pass"""
+    stopped: Literal["all_frames", "clear_verdict"]
+    """all_frames: every sampled frame was scored; clear_verdict: the first pass left every counted person's score
+    clear of the threshold, so the rest were not scored"""
+    faces: int
+    """face crops classified"""
+    views: int
+    """classifier passes run over those crops (faces times TTA views; fewer with adaptive TTA)"""
+
+
 CSV_FIELDS = ["path", "media", "status", "label", "score", "threshold", "faces", "tracks", "error_type", "error_detail",
               "model", "total_ms"]
 
@@ -195,7 +213,10 @@ class MediaResult:
     tracks: list[TrackResult] = field(default_factory=list)
     """one per person followed across frames"""
     options: Optional[dict[str, Any]] = None
-    """the per-request options used: frames, sample_fps, aggregation, explain"""
+    """the per-request options used: frames, sample_fps, aggregation, explain, early_stop, min_face_px, adaptive_tta
+    (an image's: explain, min_face_px, adaptive_tta)"""
+    work: Optional[Work] = None
+    """frames scored, why scoring stopped, faces and classifier views run; null for an error"""
     explanations: Optional[list[Explanation]] = None
     """heat maps of the highest-scoring faces; only when explain was asked"""
     provenance: Optional[Provenance] = None
@@ -228,12 +249,13 @@ class MediaResult:
         data.pop("label", None)
         frames = [FrameResult(f["index"], f["time"], [FaceResult(**face) for face in f["faces"]]) for f in data.pop("frames", [])]
         error, model, explanations = data.pop("error", None), data.pop("model", None), data.pop("explanations", None)
-        provenance = data.pop("provenance", None)
+        provenance, work = data.pop("provenance", None), data.pop("work", None)
         tracks = [TrackResult(**t) for t in data.pop("tracks", [])]
         return cls(
             **data,
             error=ErrorInfo(**error) if error else None,
             model=ModelRef(**model) if model else None,
+            work=Work(**work) if work else None,
             frames=frames,
             tracks=tracks,
             explanations=[Explanation(**e) for e in explanations] if explanations is not None else None,

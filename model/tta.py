@@ -44,3 +44,18 @@ def tta_probability(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """
     z = np.asarray(logits, dtype=np.float64) / float(temperature)
     return (1.0 / (1.0 + np.exp(-z))).mean(axis=0)
+
+
+def near_threshold(plain_logits: np.ndarray, temperature: float, threshold: float, band: float) -> np.ndarray:
+    """Which faces adaptive TTA gives the other views: those whose plain (first view's) P(fake) lies within
+    ``band`` of ``threshold``. Far from it, another view could move the score but not the face's side."""
+    return np.abs(tta_probability(np.asarray(plain_logits)[None], temperature) - threshold) <= band
+
+
+def adaptive_probability(logits: np.ndarray, temperature: float, threshold: float, band: float) -> np.ndarray:
+    """``tta_probability`` where the plain score is ``near_threshold``, the plain view's P(fake) elsewhere: what the
+    predictor serves with adaptive TTA, computed from every view's logits (eval has them all)."""
+    logits = np.array(logits, dtype=np.float64)
+    far = ~near_threshold(logits[0], temperature, threshold, band)
+    logits[1:, far] = logits[0, far]  # the plain view repeated: its own probability
+    return tta_probability(logits, temperature)

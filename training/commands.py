@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from ..model.backbones import list_architectures, with_imagenet_weights
+from ..model.config import ScoringConfig
 from .errors import MissingExtraError
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,10 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
                    help="auto: as the service scores (ONNX Runtime on CPU, PyTorch on CUDA)")
     p.add_argument("--no-tta", action="store_true", help="score the plain crop only, not the checkpoint's TTA")
+    band = ScoringConfig.adaptive_tta_band
+    p.add_argument("--adaptive-tta", type=float, nargs="?", const=band, default=None, metavar="BAND",
+                   help="score as the service's adaptive TTA does: the other views only for crops whose plain score is "
+                   f"within BAND of the threshold (default band {band})")
     p.add_argument("--as-given", action="store_true", help="score the crops as they are (resized), not re-cut as the "
                                                            "service cuts faces (MTCNN + the model's crop geometry)")
     p.add_argument("--out", default="-", help="JSON report path ('-': stdout)")
@@ -164,8 +169,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     from ..model import strict_json
     from ..model.checkpoint import checkpoint_paths, load_checkpoint, resolve_checkpoint
-    from ..model.config import ScoringConfig
-    from ..model.tta import tta_probability
+    from ..model.tta import adaptive_probability, near_threshold, tta_probability
     from .calibration import fit_temperature, pick_threshold, threshold_for_fpr
     from .datasets import dfdc_records, manifest_records, shared_data_dir, split_records
     from .errors import TrainingError
@@ -198,6 +202,11 @@ def run_eval(args: argparse.Namespace) -> int:
                                       aggregation=args.aggregation or ScoringConfig.aggregation,
                                       backend=args.backend, weights=path)
     probs = tta_probability(logits, info.config.temperature)
+    if args.adaptive_tta is not None:  # every view was scored; the served rule picks which count (model.tta)
+        probs = adaptive_probability(logits, info.config.temperature, info.config.threshold, args.adaptive_tta)
+        result.update(report(recs, labels, probs, info.config.threshold, args.aggregation or ScoringConfig.aggregation))
+        result["adaptive_tta"] = {"band": args.adaptive_tta, "flipped_share": round(float(near_threshold(
+            logits[0], info.config.temperature, info.config.threshold, args.adaptive_tta).mean()), 4)}
     classes = {int(label) for label in labels}
     if len(classes) < 2:
         only = "real" if classes == {0} else "fake"
@@ -249,7 +258,8 @@ def _check_eval_args(args: argparse.Namespace):
     checks = [(args.batch_size >= 1, f"--batch-size must be positive, not {args.batch_size}"),
               (args.limit >= 0, f"--limit must not be negative, not {args.limit}"),
               (args.workers >= 0, f"--workers must not be negative, not {args.workers}"),
-              (0 <= args.target_fpr < 1, f"--target-fpr must be in [0, 1), not {args.target_fpr}")]
+              (0 <= args.target_fpr < 1, f"--target-fpr must be in [0, 1), not {args.target_fpr}"),
+              (args.adaptive_tta is None or 0 <= args.adaptive_tta <= 1, f"--adaptive-tta must be in [0, 1], not {args.adaptive_tta}")]
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)

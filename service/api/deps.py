@@ -71,8 +71,8 @@ def scoring_options(request: Request, **fields) -> dict:
 
 def _form_field(name: str, field) -> inspect.Parameter:
     kind, description = field.annotation, field.description
-    if kind is bool:  # a form's boolean is the text "true" or "false", as the schema says
-        kind, description = FormBool, f"{description}: `true` or `false`"
+    if bool in (kind, *get_args(kind)):  # a form's boolean is the text "true" or "false", as the schema says
+        kind, description = (FormBool if kind is bool else Optional[FormBool]), f"{description}: `true` or `false`"
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=field.default,
                              annotation=Annotated[kind, Form(description=description), *field.metadata])
 

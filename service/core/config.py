@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     detect_every: int = Field(DEFAULTS.detect_every, ge=1, description="full-frame face detection on every N-th sampled frame; regions around faces between")
     region_min_face: float = Field(DEFAULTS.region_min_face, ge=0, lt=1, description="in the region around a followed face, MTCNN looks for faces of at least this fraction of its size (0: down to detect_min_face)")
     decode_ahead: int = Field(DEFAULTS.decode_ahead, ge=0, description="video frames decoded ahead of detection in a second thread")
+    # shortcuts (docs/speed.md): a request may switch each one (its form fields and batch JSON)
+    early_stop: bool = Field(DEFAULTS.early_stop, description="score a first pass of frames and stop there when every counted person is clear of the threshold")
+    min_face_px: int = Field(DEFAULTS.min_face_px, ge=0, le=1000, description="smallest face searched for, in the file's pixels (0: the detector's floor)")
+    adaptive_tta: bool = Field(DEFAULTS.adaptive_tta, description="the flipped view only for faces whose plain score is near the threshold")
 
     # network
     host: str = "127.0.0.1"
@@ -175,7 +179,8 @@ class Settings(BaseSettings):
         return ScoringConfig(frames=self.frames, sample_fps=self.sample_fps, aggregation=self.aggregation,
                              backend=self.backend, device=self.device, max_pixels=self.max_pixels,
                              max_duration=self.max_video_seconds, detect_every=self.detect_every,
-                             region_min_face=self.region_min_face, decode_ahead=self.decode_ahead)
+                             region_min_face=self.region_min_face, decode_ahead=self.decode_ahead,
+                             early_stop=self.early_stop, min_face_px=self.min_face_px, adaptive_tta=self.adaptive_tta)
 
     @property
     def database(self) -> str:

@@ -147,7 +147,7 @@ def test_a_rarely_seen_track_is_reported_but_does_not_set_the_verdict(predictor)
     from unmask.model.predictor import Prepared
 
     prepared = Prepared("clip.mp4", "video", predictor.config, 0.0, frames=kept)
-    result = predictor._assemble(prepared, scores)
+    result = predictor._assemble(prepared, kept, scores)
     main, passer = result.tracks
     assert (main.frames, main.counted) == (8, True) and (passer.frames, passer.counted) == (1, False)
     assert result.score == pytest.approx(0.2) and passer.score == pytest.approx(0.9)
@@ -176,7 +176,8 @@ def test_per_request_options_are_used_and_recorded(predictor, shared_data):
     clip = shared_data / "clips" / "ffpp_real_004.mp4"
     result = predictor.predict(clip, frames=6, aggregation="max")
     assert len(result.frames) == 6 and result.aggregation == "max"
-    assert result.options == {"frames": 6, "sample_fps": None, "aggregation": "max", "explain": False}
+    assert result.options == {"frames": 6, "sample_fps": None, "aggregation": "max", "explain": False, "early_stop": False,
+                              "min_face_px": 50, "adaptive_tta": False}
     assert predictor.config.frames == ScoringConfig().frames  # the predictor's own config is untouched
     with pytest.raises(ValueError, match="cannot be set per request"):
         predictor.predict(clip, backend="onnx")

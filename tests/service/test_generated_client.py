@@ -61,7 +61,15 @@ def test_a_generated_client_scores_runs_a_job_and_reads_problems(generated, serv
     from unmask_client import Client, types
     from unmask_client.api.jobs import create_job, get_job
     from unmask_client.api.scoring import score_images, score_videos
-    from unmask_client.models import BodyCreateJob, BodyScoreImages, BodyScoreVideos, JobPublicState, MediaResult, Problem, Records
+    from unmask_client.models import (
+        BodyCreateJob,
+        BodyScoreImages,
+        BodyScoreVideos,
+        JobPublicState,
+        MediaResult,
+        Problem,
+        Records,
+    )
 
     client = Client(base_url=server.url, timeout=httpx.Timeout(120))
     frame = shared_data / "frames" / "dfdc_fake_mqzvfufzoq_fr0.jpg"
