@@ -355,7 +355,7 @@ def cmd_score(args) -> int:
     with RecordWriter(args.out, fmt, append=bool(done)) as writer, progress_bar(len(todo), show) as bar:
         for result in results:
             failed += result.status == "error"
-            counts[result.label or result.status] += 1
+            counts[result.verdict or result.status] += 1
             writer.write(result)
             if args.save:
                 failed += not _save_pictures(result, args.save, saved_stems)
@@ -365,7 +365,7 @@ def cmd_score(args) -> int:
     if not args.quiet:  # on stderr, so piped records stay clean: where the pictures went, what the run came to
         if args.save:
             print(f"pictures saved to {args.save}", file=sys.stderr)
-        parts = [f"{counts[k]} {k.replace('_', ' ')}" for k in ("fake", "real", "no_face", "error") if counts[k]]
+        parts = [f"{counts[k]} {k.replace('_', ' ')}" for k in ("fake", "real", "uncertain", "no_face", "error") if counts[k]]
         print(f"{len(todo)} files: {', '.join(parts)} in {time.monotonic() - started:.1f} s", file=sys.stderr)
     return 1 if failed else 0
 

@@ -30,6 +30,10 @@ class ScoringOptions(BaseModel):
                                         description="or this many frames a second, at most `frames` (for long videos)")
     aggregation: Optional[Aggregation] = Field(None, description="a track's score from its faces: confident, mean or max")
     explain: bool = Field(False, description="add Grad-CAM heat maps for the highest-scoring faces")
+    uncertain_margin: Optional[float] = Field(None, ge=0, le=0.5, allow_inf_nan=False,
+                                              description="a score within this of the threshold is uncertain (confidence "
+                                                          "low); 0: none is; absent: the server's setting, by default "
+                                                          "the model's own band")
 
     def given(self) -> dict:
         """The options set, as ``ScoringConfig.with_options`` and a job's stored options take them (a subclass's

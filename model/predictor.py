@@ -191,8 +191,9 @@ class Predictor:
             raise exc
         label = name or (str(source) if isinstance(source, (str, Path)) else "upload")
         return MediaResult(path=label, media=_guess_kind(source), status="error", error=ErrorInfo(kind, detail),
-                           model=self.model_ref, threshold=self.model_config.threshold, aggregation=self.config.aggregation,
-                           options=self.config.options())
+                           model=self.model_ref, threshold=self.model_config.threshold,
+                           uncertain_band=self.model_config.band_for(self.config.uncertain_margin),
+                           aggregation=self.config.aggregation, options=self.config.options())
 
     # -- stages ------------------------------------------------------------
 
@@ -310,7 +311,8 @@ class Predictor:
             for tid, members in sorted(by_track.items())
         ]
         common = dict(path=prepared.name, media=prepared.media, model=self.model_ref, threshold=self.model_config.threshold,
-                      aggregation=config.aggregation, frames=frames_out, tracks=tracks, options=config.options(prepared.media))
+                      uncertain_band=self.model_config.band_for(config.uncertain_margin), aggregation=config.aggregation,
+                      frames=frames_out, tracks=tracks, options=config.options(prepared.media))
         if not tracks:
             return MediaResult(status="no_face", **common)  # type: ignore[arg-type]
         return MediaResult(status="ok", score=max(t.score for t in tracks if t.counted), **common)  # type: ignore[arg-type]

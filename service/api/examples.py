@@ -64,7 +64,9 @@ IMAGE_RECORD = {
     "error": None,
     "score": 0.91,
     "label": "fake",
+    "confidence": "high",
     "threshold": 0.5,
+    "uncertain_band": [0.2381, 0.7619],
     "aggregation": "confident",
     "model": {"name": "lite0-dfdc-sbi-reenact", "version": "1", "architecture": "lite0"},
     "frames": [
@@ -84,7 +86,7 @@ IMAGE_RECORD = {
         }
     ],
     "tracks": [{"id": 0, "score": 0.91, "frames": 1, "start": 0.0, "end": 0.0, "counted": True}],
-    "options": {"explain": False},
+    "options": {"explain": False, "uncertain_margin": None},
     "explanations": None,
     "timings_ms": {"decode": 31.0, "detect": 410.0, "classify": 50.0, "total": 491.0},
 }
@@ -125,7 +127,7 @@ VIDEO_RECORD = IMAGE_RECORD | {
         },
     ],
     "tracks": [{"id": 0, "score": 0.12, "frames": 2, "start": 0.16, "end": 0.52, "counted": True}],
-    "options": {"frames": 2, "sample_fps": None, "aggregation": "confident", "explain": False},
+    "options": {"frames": 2, "sample_fps": None, "aggregation": "confident", "explain": False, "uncertain_margin": None},
     "explanations": None,
     "timings_ms": {"decode": 120.4, "detect": 210.9, "classify": 61.2, "total": 401.7},
 }
