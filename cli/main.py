@@ -364,7 +364,7 @@ def cmd_score(args) -> int:
     with RecordWriter(args.out, fmt, append=bool(done)) as writer, progress_bar(len(todo), show) as bar:
         for result in results:
             failed += result.status == "error"
-            counts[result.label or result.status] += 1
+            counts[result.verdict or result.status] += 1
             writer.write(result)
             if args.save:
                 saved = _save_pictures(result, args.save, saved_stems, args.save_video)
@@ -377,7 +377,7 @@ def cmd_score(args) -> int:
         if args.save:
             movies = f" ({videos} annotated video{'s' * (videos != 1)}: *.annotated.mp4)" if videos else ""
             print(f"pictures saved to {args.save}{movies}", file=sys.stderr)
-        parts = [f"{counts[k]} {k.replace('_', ' ')}" for k in ("fake", "real", "no_face", "error") if counts[k]]
+        parts = [f"{counts[k]} {k.replace('_', ' ')}" for k in ("fake", "real", "uncertain", "no_face", "error") if counts[k]]
         print(f"{len(todo)} files: {', '.join(parts)} in {time.monotonic() - started:.1f} s", file=sys.stderr)
     return 1 if failed else 0
 

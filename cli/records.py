@@ -44,6 +44,11 @@ def already_scored(path: Path, fmt: str) -> set[str]:
     return {r["path"] for _, r in kept}
 
 
+def _csv_header(path: Path) -> list[str]:
+    with path.open(newline="") as fh:
+        return next(csv.reader(fh), None) or CSV_FIELDS
+
+
 def _write_csv(out: IO[bytes], fields, rows: list[dict]) -> None:
     text = io.TextIOWrapper(out, newline="")  # the encoding RecordWriter appends with
     writer = csv.DictWriter(text, fields)
@@ -73,11 +78,13 @@ class RecordWriter:
         if self.out is not None:
             self._fh = self.out.open("a" if self.append else "w", newline="")
         if self.fmt == "csv":
-            self._csv = csv.DictWriter(self._fh, CSV_FIELDS)
+            # A resumed file keeps its own columns (one written before a column was added stays aligned).
+            fields = _csv_header(self.out) if self.append and self.out is not None else CSV_FIELDS
+            self._csv = csv.DictWriter(self._fh, fields, extrasaction="ignore")
             if not self.append:
                 self._csv.writeheader()
         elif self.fmt == "table":
-            print(f"{'status':8} {'label':5} {'score':>6} {'persons':>7} {'faces':>5} {'ms':>7}  {'provenance':17}  path",
+            print(f"{'status':8} {'label':9} {'score':>6} {'persons':>7} {'faces':>5} {'ms':>7}  {'provenance':17}  path",
                   file=self._fh)
         return self
 
@@ -90,7 +97,8 @@ class RecordWriter:
             row = result.to_row()
             note = f"  ({row['error_detail']})" if row["error_detail"] else ""
             persons = sum(t.counted for t in result.tracks)  # people followed through the file (counted tracks)
-            line = (f"{row['status']:8} {row['label'] or '-':5} {row['score'] or '-':>6} {persons:>7} {row['faces']:>5} "
+            # "uncertain" when the score lies in the record's uncertain band (the score says which way it leans)
+            line = (f"{row['status']:8} {result.verdict or '-':9} {row['score'] or '-':>6} {persons:>7} {row['faces']:>5} "
                     f"{row['total_ms']:>7}  {provenance_text(result.provenance):17}  {row['path']}{note}")
             print(printable(line), file=self._fh)
         self._fh.flush()

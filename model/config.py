@@ -33,11 +33,18 @@ class CropConfig:
         self.shift_y = _real("crop shift_y", self.shift_y, lambda v: -0.5 <= v <= 0.5, "[-0.5, 0.5]")
 
 
+UNCERTAIN_LEVEL = 0.7  # by default an uncertain band holds the scores whose decisions are right for under 70%
+
+
 @dataclass
 class ModelConfig:
     """What a checkpoint must say about itself to be served correctly.
 
     The served score of a face is ``mean over tta of sigmoid(logit / temperature)``.
+    A file whose score lies in ``uncertain_band`` (inclusive) gets a low-confidence
+    verdict; ``unmask eval --calibrate uncertain`` fits the band
+    (``training.calibration.fit_uncertain_band``) and states the accuracy
+    ``uncertain_level`` it was fitted for.
     """
 
     architecture: str
@@ -48,6 +55,8 @@ class ModelConfig:
     threshold: float = 0.5
     tta: tuple[str, ...] = ("identity", "hflip")
     temperature: float = 1.0  # logits are divided by it before the sigmoid (fitted on validation logits)
+    uncertain_band: tuple[float, float] | None = None  # [lo, hi] around the threshold: scores of low confidence
+    uncertain_level: float | None = None  # the band holds the validation scores whose decision is right for under this share
 
     def __post_init__(self) -> None:
         # Checkpoint metadata arrives here from JSON: types are checked as well as
@@ -72,6 +81,29 @@ class ModelConfig:
             raise ValueError(f"tta: {self.tta!r} is not a non-empty list of {', '.join(FLIP_AXES)}")
         self.tta = tuple(self.tta)
         self.temperature = _real("temperature", self.temperature, lambda v: 0.05 <= v <= 20.0, "[0.05, 20]")
+        if self.uncertain_band is not None:
+            band = self.uncertain_band
+            if isinstance(band, str) or not isinstance(band, (list, tuple)) or len(band) != 2:
+                raise ValueError(f"uncertain_band: {band!r} is not a list of two numbers [lo, hi]")
+            lo = _real("uncertain_band", band[0], lambda v: 0.0 <= v <= self.threshold, f"[0, threshold {self.threshold}]")
+            hi = _real("uncertain_band", band[1], lambda v: self.threshold <= v <= 1.0, f"[threshold {self.threshold}, 1]")
+            self.uncertain_band = (lo, hi)
+        if self.uncertain_level is not None:
+            self.uncertain_level = _real("uncertain_level", self.uncertain_level, lambda v: 0.0 < v <= 1.0, "(0, 1]")
+
+    def band_for(self, margin: float | None) -> list[float] | None:
+        """The uncertain band a request uses: the checkpoint's (``margin`` None), none (0), or threshold +- margin.
+
+        A margin's band is clipped to [0, 1]. The record reports the band used (``MediaResult.uncertain_band``),
+        rounded to 4 decimals as its scores are, so its confidence follows from its own figures.
+        """
+        if margin is None:
+            band = self.uncertain_band
+        elif margin == 0:
+            band = None
+        else:
+            band = (max(0.0, self.threshold - margin), min(1.0, self.threshold + margin))
+        return None if band is None else [round(band[0], 4), round(band[1], 4)]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -107,7 +139,7 @@ def _rgb(name: str, values: object, ok: Callable[[float], bool], where: str) -> 
 BACKENDS = ("auto", "torch", "onnx")
 DEVICES = ("cpu", "cuda")
 PER_REQUEST = OPTION_NAMES  # what one request may change (model.options.ScoringOptions)
-IMAGE_OPTIONS = ("explain", "min_face_px", "adaptive_tta")  # those that apply to an image
+VIDEO_ONLY = ("frames", "sample_fps", "aggregation", "early_stop")  # options an image's record leaves out
 
 
 @dataclass(frozen=True)
@@ -164,6 +196,9 @@ class ScoringConfig:
     min_face_px: int = 50  # MTCNN's smallest face in the file's pixels (never below detect_min_face in its copy); 0: off
     adaptive_tta: bool = False  # the checkpoint's other TTA views only for faces whose plain score is near the threshold
     adaptive_tta_band: float = 0.4  # near: the plain (identity) score within this of the threshold
+    # Files scored in a band around the threshold get confidence "low" (MediaResult.confidence). None: the checkpoint's
+    # band (ModelConfig.uncertain_band, none if it has none); 0: no band; else threshold +- this margin.
+    uncertain_margin: float | None = None
 
     def __post_init__(self) -> None:
         from .aggregation import STRATEGIES  # here: aggregation is a leaf module, config is imported everywhere
@@ -194,6 +229,8 @@ class ScoringConfig:
             (0.0 <= self.early_stop_margin <= 1.0, "early_stop_margin must be in [0, 1]"),
             (self.min_face_px >= 0, "min_face_px must not be negative"),
             (0.0 <= self.adaptive_tta_band <= 1.0, "adaptive_tta_band must be in [0, 1]"),
+            (self.uncertain_margin is None or 0.0 <= self.uncertain_margin <= 0.5,
+             f"uncertain_margin must be in [0, 0.5], not {self.uncertain_margin}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -210,8 +247,7 @@ class ScoringConfig:
     def options(self, media: str = "video") -> dict:
         """The per-request options in force, as the record reports them: for an image only what applies to one
         (frames, their rate, a track's aggregation and early stopping are a video's)."""
-        names = IMAGE_OPTIONS if media == "image" else PER_REQUEST
-        return {name: getattr(self, name) for name in names}
+        return {name: getattr(self, name) for name in PER_REQUEST if media != "image" or name not in VIDEO_ONLY}
 
 
 def default_config(name: str) -> ModelConfig:

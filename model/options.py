@@ -37,6 +37,10 @@ class ScoringOptions(BaseModel):
                                        "the file (0: as small as the detector's floor)")
     adaptive_tta: Optional[bool] = Field(None, description="run the flipped view only for faces whose plain score is "
                                          "near the threshold")
+    uncertain_margin: Optional[float] = Field(None, ge=0, le=0.5, allow_inf_nan=False,
+                                              description="a score within this of the threshold is uncertain (confidence "
+                                                          "low); 0: none is; absent: the server's setting, by default "
+                                                          "the model's own band")
 
     def given(self) -> dict:
         """The options set, as ``ScoringConfig.with_options`` and a job's stored options take them (a subclass's

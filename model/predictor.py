@@ -219,8 +219,9 @@ class Predictor:
             raise exc
         label = name or (str(source) if isinstance(source, (str, Path)) else "upload")
         return MediaResult(path=label, media=_guess_kind(source), status="error", error=ErrorInfo(kind, detail),
-                           model=self.model_ref, threshold=self.model_config.threshold, aggregation=self.config.aggregation,
-                           options=self.config.options(),
+                           model=self.model_ref, threshold=self.model_config.threshold,
+                           uncertain_band=self.model_config.band_for(self.config.uncertain_margin),
+                           aggregation=self.config.aggregation, options=self.config.options(),
                            provenance=_file_provenance(source) if isinstance(exc, MediaError) else None)  # MediaError: read, not scored
 
     # -- stages ------------------------------------------------------------
@@ -442,8 +443,8 @@ class Predictor:
             for tid, members in sorted(by_track.items())
         ]
         common = dict(path=prepared.name, media=prepared.media, model=self.model_ref, threshold=self.model_config.threshold,
-                      aggregation=config.aggregation, frames=frames_out, tracks=tracks, options=config.options(prepared.media),
-                      provenance=prepared.provenance)
+                      uncertain_band=self.model_config.band_for(config.uncertain_margin), aggregation=config.aggregation,
+                      frames=frames_out, tracks=tracks, options=config.options(prepared.media), provenance=prepared.provenance)
         if not tracks:
             return MediaResult(status="no_face", **common)  # type: ignore[arg-type]
         return MediaResult(status="ok", score=max(t.score for t in tracks if t.counted), **common)  # type: ignore[arg-type]

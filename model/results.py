@@ -19,6 +19,7 @@ from annotated_types import Len
 DOCUMENTED = {"use_attribute_docstrings": True}  # pydantic reads each field's docstring as its description
 Box = Annotated[list[float], Len(4, 4)]
 Point = Annotated[list[float], Len(2, 2)]
+Band = Annotated[list[float], Len(2, 2)]
 Status = Literal["ok", "no_face", "error"]
 MediaKind = Literal["image", "video"]
 
@@ -181,8 +182,8 @@ class Work:
     """classifier passes run over those crops (faces times TTA views; fewer with adaptive TTA)"""
 
 
-CSV_FIELDS = ["path", "media", "status", "label", "score", "threshold", "faces", "tracks", "error_type", "error_detail",
-              "model", "total_ms"]
+CSV_FIELDS = ["path", "media", "status", "label", "confidence", "score", "threshold", "faces", "tracks", "error_type",
+              "error_detail", "model", "total_ms"]
 
 
 @dataclass
@@ -202,8 +203,13 @@ class MediaResult:
     """P(fake) of the file: the highest counted track's score; null unless status is ok"""
     label: Optional[Literal["fake", "real"]] = field(init=False, default=None)
     """fake when score >= threshold, else real; null unless status is ok"""
+    confidence: Optional[Literal["high", "low"]] = field(init=False, default=None)
+    """low when score lies in uncertain_band (show the verdict as uncertain), else high; null unless status is ok"""
     threshold: Optional[float] = None
     """the checkpoint's decision threshold"""
+    uncertain_band: Optional[Band] = None
+    """[lo, hi]: the scores (inclusive) around the threshold where the verdict is uncertain; the model's band fitted
+    on validation data, or the request's uncertain_margin; null when there is none"""
     aggregation: Optional[str] = None
     """how a track's score is made from its faces: confident, mean or max"""
     model: Optional[ModelRef] = None
@@ -231,8 +237,18 @@ class MediaResult:
             raise ValueError(f"a {self.status} result must not carry a score")
         if self.status == "error" and not self.error:
             raise ValueError("an error result needs an error")
+        if self.uncertain_band is not None and (len(self.uncertain_band) != 2 or self.uncertain_band[0] > self.uncertain_band[1]):
+            raise ValueError(f"uncertain_band {self.uncertain_band} is not [lo, hi] with lo <= hi")
         if self.score is not None and self.threshold is not None:
             self.label = "fake" if self.score >= self.threshold else "real"
+        if self.score is not None:
+            band = self.uncertain_band
+            self.confidence = "low" if band is not None and band[0] <= self.score <= band[1] else "high"
+
+    @property
+    def verdict(self) -> str | None:
+        """What a reader shows: "uncertain" when confidence is low, else the label (None unless status is ok)."""
+        return "uncertain" if self.confidence == "low" else self.label
 
     @property
     def face_count(self) -> int:
@@ -244,9 +260,10 @@ class MediaResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "MediaResult":
-        """Rebuild a record from ``to_dict``'s output (derived fields, label and frame scores, are recomputed)."""
+        """Rebuild a record from ``to_dict``'s output (derived fields, label, confidence and frame scores, are recomputed)."""
         data = dict(data)
         data.pop("label", None)
+        data.pop("confidence", None)
         frames = [FrameResult(f["index"], f["time"], [FaceResult(**face) for face in f["faces"]]) for f in data.pop("frames", [])]
         error, model, explanations = data.pop("error", None), data.pop("model", None), data.pop("explanations", None)
         provenance, work = data.pop("provenance", None), data.pop("work", None)
@@ -269,6 +286,7 @@ class MediaResult:
             "media": self.media,
             "status": self.status,
             "label": self.label or "",
+            "confidence": self.confidence or "",
             "score": "" if self.score is None else f"{self.score:.4f}",
             "threshold": "" if self.threshold is None else self.threshold,
             "faces": self.face_count,

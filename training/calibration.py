@@ -1,4 +1,4 @@
-"""Calibration: a temperature for the logits (probabilities) and a decision threshold (verdicts).
+"""Calibration: a temperature for the logits (probabilities), a decision threshold (verdicts) and an uncertain band.
 
 Temperature scaling (Guo et al. 2017) divides every logit by one scalar T
 fitted to minimise the log-loss of the served probability
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..model.config import UNCERTAIN_LEVEL
 from ..model.tta import tta_probability
 from .metrics import log_loss
 
@@ -71,3 +72,60 @@ def threshold_for_fpr(real_probs: np.ndarray, fpr: float) -> float:
     s = np.sort(np.asarray(real_probs, dtype=np.float64))[::-1]
     k = int(np.floor(fpr * len(s)))  # this many reals may be flagged
     return float(np.nextafter(s[k], 1.0)) if k < len(s) else float(s[-1])
+
+
+def fit_uncertain_band(labels: np.ndarray, probs: np.ndarray, threshold: float,
+                       level: float = UNCERTAIN_LEVEL) -> tuple[float, float] | None:
+    """The uncertain band ``[threshold - m, threshold + m]`` (clipped to [0, 1]), or None when there is none.
+
+    The rule: ``m`` is the largest distance ``|s - threshold|`` of a validation score ``s`` at which the decision's
+    accuracy (fake when ``s >= threshold``), fitted as a non-decreasing function of that distance, is under
+    ``level``. The fit is isotonic regression (pool adjacent violators; samples at one distance share a value): it
+    reads the accuracy *at* a distance from the samples around it, without a bin width to choose, where the
+    accuracy of everything inside a band would average the worst scores with far better ones. None: the fitted
+    accuracy reaches ``level`` even nearest the threshold.
+    """
+    y, s = np.asarray(labels, dtype=np.float64), np.asarray(probs, dtype=np.float64)
+    if s.size != y.size or y.size == 0:
+        raise ValueError(f"{s.size} scores for {y.size} labels")
+    if not 0 < level <= 1:
+        raise ValueError(f"the uncertain band's level must be in (0, 1], not {level}")
+    distances, at = np.unique(np.abs(s - threshold), return_inverse=True)  # sorted, ties together
+    right = np.bincount(at, weights=((s >= threshold) == (y == 1)).astype(np.float64))
+    count = np.bincount(at).astype(np.float64)
+    under = np.flatnonzero(_non_decreasing_fit(right / count, count) < level)
+    if under.size == 0:
+        return None
+    margin = float(distances[under[-1]])
+    return max(0.0, threshold - margin), min(1.0, threshold + margin)
+
+
+def _non_decreasing_fit(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The non-decreasing sequence nearest to ``values`` in weighted least squares (pool adjacent violators)."""
+    means: list[float] = []
+    sizes: list[float] = []
+    spans: list[int] = []  # how many values each pooled block covers
+    for value, weight in zip(values, weights):
+        means.append(float(value)), sizes.append(float(weight)), spans.append(1)
+        while len(means) > 1 and means[-2] > means[-1]:  # pool the last two blocks into their weighted mean
+            size = sizes[-2] + sizes[-1]
+            means[-2] = (means[-2] * sizes[-2] + means[-1] * sizes[-1]) / size
+            sizes[-2], spans[-2] = size, spans[-2] + spans[-1]
+            del means[-1], sizes[-1], spans[-1]
+    return np.repeat(means, spans)
+
+
+def uncertain_band_summary(labels: np.ndarray, probs: np.ndarray, threshold: float, level: float) -> dict:
+    """``fit_uncertain_band``'s band with what it holds: the share of the samples inside, and the decision's accuracy
+    inside and outside (None for an empty side), as the checkpoint's metrics and the eval report keep them."""
+    band = fit_uncertain_band(labels, probs, threshold, level)
+    y, s = np.asarray(labels), np.asarray(probs, dtype=np.float64)
+    right = (s >= threshold) == (y == 1)
+    inside = (s >= band[0]) & (s <= band[1]) if band is not None else np.zeros(s.size, dtype=bool)
+
+    def accuracy(mask: np.ndarray) -> float | None:
+        return float(right[mask].mean()) if mask.any() else None
+
+    return {"method": "uncertain", "level": level, "threshold": threshold,
+            "band": None if band is None else [band[0], band[1]], "n": int(s.size), "n_inside": int(inside.sum()),
+            "share_inside": float(inside.mean()), "accuracy_inside": accuracy(inside), "accuracy_outside": accuracy(~inside)}

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from ..model.backbones import list_architectures, with_imagenet_weights
-from ..model.config import ScoringConfig
+from ..model.config import UNCERTAIN_LEVEL, ScoringConfig
 from .errors import MissingExtraError
 
 log = logging.getLogger(__name__)
@@ -146,9 +146,10 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", default="-", help="JSON report path ('-': stdout)")
     p.add_argument("--roc", help="write the frame-level ROC curve to this PNG")
     p.add_argument("--scores", help="write per-crop scores to this CSV")
-    p.add_argument("--calibrate", choices=["temperature", "youden", "eer", "fpr"],
-                   help="fit on these crops: a temperature for the probabilities, or a threshold (Youden's J, the EER "
-                        "point, or the lowest one whose false-positive rate is at most --target-fpr)")
+    p.add_argument("--calibrate", choices=["temperature", "youden", "eer", "fpr", "uncertain"],
+                   help="fit on these crops: a temperature for the probabilities, a threshold (Youden's J, the EER "
+                        "point, or the lowest one whose false-positive rate is at most --target-fpr), or the uncertain "
+                        "band around the threshold (refitted by the others when the checkpoint has one)")
     p.add_argument("--aggregation", default=None, metavar="NAME",
                    help="how a video's crops make its score for the video-level figures (default: the service's, "
                         "confident; also mean, max)")
@@ -156,6 +157,9 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
                    help="score the crops after a fixed quality loss, e.g. 'scale=0.5,jpeg=40' (keys: scale, jpeg, blur, "
                         "noise): the robustness table's rows")
     p.add_argument("--target-fpr", type=float, default=0.01, help="with --calibrate fpr: the false-positive rate to keep under")
+    p.add_argument("--uncertain-level", type=float, default=None, metavar="ACCURACY",
+                   help="the uncertain band holds the scores near the threshold where the decision is right for under "
+                        "this share of the crops (default: the checkpoint's level, else %s)" % UNCERTAIN_LEVEL)
     p.add_argument("--save-as", help="where the calibrated copy goes (default: NAME-calibrated beside --out)")
     p.add_argument("--in-place", action="store_true", help="write the calibration into the checkpoint's own JSON")
     p.set_defaults(func=run_eval)
@@ -170,7 +174,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from ..model import strict_json
     from ..model.checkpoint import checkpoint_paths, load_checkpoint, resolve_checkpoint
     from ..model.tta import adaptive_probability, near_threshold, tta_probability
-    from .calibration import fit_temperature, pick_threshold, threshold_for_fpr
+    from .calibration import fit_temperature, pick_threshold, threshold_for_fpr, uncertain_band_summary
     from .datasets import dfdc_records, manifest_records, shared_data_dir, split_records
     from .errors import TrainingError
     from .evaluate import evaluate, report, roc_png
@@ -221,24 +225,33 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.scores:
         _write_scores(Path(args.scores), recs, probs)
     if args.calibrate:
+        fitted = {}  # metrics key -> what was fitted
+        # The band lies around the threshold in served scores: a new temperature or threshold drops it, refitted below.
+        new_config, served = dataclasses.replace(info.config, uncertain_band=None), probs
         if args.calibrate == "temperature":
             temperature = fit_temperature(labels, logits)
-            new_config = dataclasses.replace(info.config, temperature=temperature)
-            calibrated = tta_probability(logits, temperature)
-            summary = {"method": "temperature", "temperature": temperature, "on": split,
-                       "after": report(recs, labels, calibrated, info.config.threshold)["frame"]}
-        else:
+            new_config = dataclasses.replace(new_config, temperature=temperature)
+            served = tta_probability(logits, temperature)
+            fitted["calibration"] = {"method": "temperature", "temperature": temperature, "on": split,
+                                     "after": report(recs, labels, served, info.config.threshold)["frame"]}
+        elif args.calibrate != "uncertain":
             if args.calibrate == "fpr":
                 threshold = threshold_for_fpr(probs[labels == 0], args.target_fpr)
             else:
                 threshold = pick_threshold(labels, probs, args.calibrate)
-            new_config = dataclasses.replace(info.config, threshold=threshold)
-            summary = {"method": args.calibrate, "threshold": threshold, "on": split,
-                       "accuracy_at_threshold": float(((probs >= threshold) == (labels == 1)).mean()),
-                       "fpr_at_threshold": float((probs[labels == 0] >= threshold).mean()),
-                       "tpr_at_threshold": float((probs[labels == 1] >= threshold).mean())}
-        target = _write_calibrated(args, path, info, model, new_config, summary)
-        report_["calibration"] = {**summary, "written_to": str(target)}
+            new_config = dataclasses.replace(new_config, threshold=threshold)
+            fitted["calibration"] = {"method": args.calibrate, "threshold": threshold, "on": split,
+                                     "accuracy_at_threshold": float(((probs >= threshold) == (labels == 1)).mean()),
+                                     "fpr_at_threshold": float((probs[labels == 0] >= threshold).mean()),
+                                     "tpr_at_threshold": float((probs[labels == 1] >= threshold).mean())}
+        if args.calibrate == "uncertain" or info.config.uncertain_band is not None:
+            level = args.uncertain_level or info.config.uncertain_level or UNCERTAIN_LEVEL
+            band = uncertain_band_summary(labels, served, new_config.threshold, level) | {"on": split}
+            new_config = dataclasses.replace(new_config, uncertain_band=band["band"], uncertain_level=level)
+            fitted["uncertain_band"] = band
+        target = _write_calibrated(args, path, info, model, new_config, fitted)
+        for key, summary in fitted.items():
+            report_[key] = {**summary, "written_to": str(target)}
         log.info("%s calibration written to %s", args.calibrate, target)
     text = strict_json.dumps(report_, indent=2)
     if args.out == "-":
@@ -259,7 +272,9 @@ def _check_eval_args(args: argparse.Namespace):
               (args.limit >= 0, f"--limit must not be negative, not {args.limit}"),
               (args.workers >= 0, f"--workers must not be negative, not {args.workers}"),
               (0 <= args.target_fpr < 1, f"--target-fpr must be in [0, 1), not {args.target_fpr}"),
-              (args.adaptive_tta is None or 0 <= args.adaptive_tta <= 1, f"--adaptive-tta must be in [0, 1], not {args.adaptive_tta}")]
+              (args.adaptive_tta is None or 0 <= args.adaptive_tta <= 1, f"--adaptive-tta must be in [0, 1], not {args.adaptive_tta}"),
+              (args.uncertain_level is None or 0 < args.uncertain_level <= 1,
+               f"--uncertain-level must be in (0, 1], not {args.uncertain_level}")]
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
@@ -302,8 +317,9 @@ def _calibrated_stem(args, info) -> Path:
     return Path(args.save_as) if args.save_as else base / f"{info.name}-calibrated"
 
 
-def _write_calibrated(args, path, info, model, new_config, summary) -> Path:
-    """The checkpoint's own JSON (``--in-place``) or a calibrated copy gets the new threshold or temperature.
+def _write_calibrated(args, path, info, model, new_config, fitted: dict) -> Path:
+    """The checkpoint's own JSON (``--in-place``) or a calibrated copy gets the new threshold, temperature or band,
+    and ``fitted``'s keys in its metrics (``calibration``: the temperature or threshold; ``uncertain_band``).
 
     The copy is named after its file (``--save-as`` stem) and its ``parent`` is the source, so a service
     reports which model it serves.
@@ -311,14 +327,14 @@ def _write_calibrated(args, path, info, model, new_config, summary) -> Path:
     from ..model.checkpoint import checkpoint_paths, save_checkpoint, update_metadata
     from .loop import file_sha256
 
-    calibration = dict(summary)  # "after": the figures as served with the new setting (the slow quality test pins them)
+    # calibration's "after": the figures as served with the new setting (the slow quality test pins them)
     if args.in_place:
-        return update_metadata(path, new_config.to_dict(), calibration=calibration)
+        return update_metadata(path, new_config.to_dict(), **fitted)
     stem = _calibrated_stem(args, info)
     info.parent = f"{info.name}@{info.version} sha256:{file_sha256(checkpoint_paths(path)[0])[:16]}"
     info.name = checkpoint_paths(stem)[0].name.removesuffix(".safetensors")
     info.config = new_config
-    info.metrics = {**info.metrics, "calibration": calibration}
+    info.metrics = {**info.metrics, **fitted}
     info.created = ""
     return save_checkpoint(stem, model, info)
 

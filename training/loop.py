@@ -124,8 +124,9 @@ def build_model(cfg: TrainConfig) -> tuple[nn.Module, ModelConfig, dict, dict | 
     if cfg.architecture != info.config.architecture:
         log.info("init %s: architecture %s (from the checkpoint)", path.name, info.config.architecture)
         cfg.architecture = info.config.architecture
-    # A fine-tuned model is calibrated afresh: its parent's temperature no longer fits.
-    config = dataclasses.replace(info.config, input_size=cfg.input_size or info.config.input_size, temperature=1.0)
+    # A fine-tuned model is calibrated afresh: its parent's temperature and uncertain band no longer fit.
+    config = dataclasses.replace(info.config, input_size=cfg.input_size or info.config.input_size, temperature=1.0,
+                                 uncertain_band=None, uncertain_level=None)
     sha = file_sha256(checkpoint_paths(path)[0])
     # the parent as given (a bundled name or the path typed), not this machine's resolved path
     parent = {"name": info.name, "version": info.version, "sha256": sha, "path": cfg.init,

@@ -64,7 +64,9 @@ IMAGE_RECORD = {
     "error": None,
     "score": 0.91,
     "label": "fake",
+    "confidence": "high",
     "threshold": 0.5,
+    "uncertain_band": [0.2381, 0.7619],
     "aggregation": "confident",
     "model": {"name": "lite0-dfdc-sbi-reenact", "version": "1", "architecture": "lite0"},
     "frames": [
@@ -84,7 +86,7 @@ IMAGE_RECORD = {
         }
     ],
     "tracks": [{"id": 0, "score": 0.91, "frames": 1, "start": 0.0, "end": 0.0, "counted": True}],
-    "options": {"explain": False},
+    "options": {"explain": False, "uncertain_margin": None},
     "explanations": None,
     "provenance": {"present": False, "validation_state": None, "claim_generator": None, "signer": None, "signed_at": None,
                    "ai_content": None, "detail": "no Content Credentials in the file"},
@@ -127,7 +129,7 @@ VIDEO_RECORD = IMAGE_RECORD | {
         },
     ],
     "tracks": [{"id": 0, "score": 0.12, "frames": 2, "start": 0.16, "end": 0.52, "counted": True}],
-    "options": {"frames": 2, "sample_fps": None, "aggregation": "confident", "explain": False},
+    "options": {"frames": 2, "sample_fps": None, "aggregation": "confident", "explain": False, "uncertain_margin": None},
     "explanations": None,
     "provenance": {"present": True, "validation_state": "valid", "claim_generator": "Example Camera App 2.1",
                    "signer": "Example Newsroom (Example Newsroom Signing)", "signed_at": "2024-05-01T09:12:40+00:00",

@@ -54,6 +54,8 @@ class JobPublic(BaseModel):
     result_status: Optional[Literal["ok", "no_face", "error"]] = Field(
         None, description="the record's status once done (also in listings): ok, no_face or error")
     label: Optional[Literal["fake", "real"]] = Field(None, description="the record's verdict once done and scored (also in listings)")
+    confidence: Optional[Literal["high", "low"]] = Field(None, description="the record's confidence once done and scored "
+                                                         "(also in listings): low means show the verdict as uncertain")
     score: Optional[float] = Field(None, description="the record's P(fake) once done and scored (also in listings)")
     url: str = Field(description="this job's URL")
 
@@ -69,7 +71,7 @@ class JobPublic(BaseModel):
             progress=Progress(done=job.progress_done, total=job.progress_total), cancel_requested=job.cancel_requested,
             error=job.error, options=job.options, callback=callback, result=job.result if with_result else None,
             result_status=(job.result or {}).get("status"), label=(job.result or {}).get("label"),
-            score=(job.result or {}).get("score"),
+            confidence=(job.result or {}).get("confidence"), score=(job.result or {}).get("score"),
             url=f"/v1/jobs/{job.id}",
         )
 
@@ -93,7 +95,8 @@ class ModelInfo(BaseModel):
 
 
 class JobList(BaseModel):
-    jobs: list[JobPublic] = Field(description="newest first, without their records (each done job's result_status, label and score are there)")
+    jobs: list[JobPublic] = Field(description="newest first, without their records (each done job's result_status, label, "
+                                  "confidence and score are there)")
     next_cursor: Optional[str] = Field(None, description="pass as `cursor` for the next page; null on the last page")
 
 

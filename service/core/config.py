@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     aggregation: str = Field(DEFAULTS.aggregation, description="track score strategy: confident, mean, max")
     frames: int = Field(DEFAULTS.frames, ge=1, le=512, description="frames sampled evenly per video")
     sample_fps: Optional[float] = Field(DEFAULTS.sample_fps, gt=0, le=60, description="sample this many frames per second, at most `frames` (a request's or this setting)")
+    uncertain_margin: Optional[float] = Field(DEFAULTS.uncertain_margin, ge=0, le=0.5, description="a score within this "
+                                              "of the threshold is uncertain (0: none is); unset: the model's own band")
     warmup: bool = True
     # speed (see ScoringConfig): detection on fewer pixels, decoding ahead
     detect_every: int = Field(DEFAULTS.detect_every, ge=1, description="full-frame face detection on every N-th sampled frame; regions around faces between")
@@ -180,7 +182,8 @@ class Settings(BaseSettings):
                              backend=self.backend, device=self.device, max_pixels=self.max_pixels,
                              max_duration=self.max_video_seconds, detect_every=self.detect_every,
                              region_min_face=self.region_min_face, decode_ahead=self.decode_ahead,
-                             early_stop=self.early_stop, min_face_px=self.min_face_px, adaptive_tta=self.adaptive_tta)
+                             early_stop=self.early_stop, min_face_px=self.min_face_px, adaptive_tta=self.adaptive_tta,
+                             uncertain_margin=self.uncertain_margin)
 
     @property
     def database(self) -> str:

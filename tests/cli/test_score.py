@@ -123,6 +123,33 @@ def test_the_table_has_a_short_provenance_column(capsys):
     assert header.split()[-2:] == ["provenance", "path"]
     assert [row[header.index("provenance"):header.index("path")].strip() for row in rows] == [cell for cell, _ in cases]
 
+def test_a_score_in_the_uncertain_band_reads_uncertain_in_the_table_and_the_summary(tiny_checkpoint, shared_data, capsys):
+    frame = str(shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg")
+    common = ["score", frame, "--model", str(tiny_checkpoint), "--no-progress"]
+    assert main([*common, "--format", "table", "--uncertain-margin", "0.5"]) == 0  # the whole [0, 1]: every score
+    out, err = capsys.readouterr()
+    header, row = out.splitlines()
+    assert header.split()[:3] == ["status", "label", "score"] and row.split()[:2] == ["ok", "uncertain"]
+    assert err.strip().splitlines()[-1].startswith("1 files: 1 uncertain in ")
+    assert main([*common, "--format", "csv", "--uncertain-margin", "0"]) == 0  # switched off
+    (row,) = csv.DictReader(capsys.readouterr().out.splitlines())
+    assert row["confidence"] == "high" and row["label"] in ("fake", "real")
+
+
+def test_a_csv_written_before_the_confidence_column_resumes_aligned(tmp_path):
+    from unmask.cli.records import RecordWriter
+    from unmask.model.results import CSV_FIELDS, MediaResult
+
+    older = [f for f in CSV_FIELDS if f != "confidence"]
+    out = tmp_path / "results.csv"
+    with out.open("w", newline="") as fh:
+        csv.DictWriter(fh, older).writeheader()
+    with RecordWriter(out, "csv", append=True) as writer:
+        writer.write(MediaResult(path="x.jpg", media="image", status="ok", score=0.52, threshold=0.5,
+                                 uncertain_band=[0.45, 0.55]))
+    (row,) = csv.DictReader(out.open(newline=""))
+    assert list(row) == older and row["label"] == "fake" and row["score"] == "0.5200"
+
 
 def test_at_a_terminal_the_shared_clips_get_a_progress_bar_plain_notices_and_the_summary(tiny_checkpoint, shared_data):
     """Run as a person runs it: stdout and stderr a terminal (a pty), no --out."""

@@ -177,7 +177,7 @@ def test_per_request_options_are_used_and_recorded(predictor, shared_data):
     result = predictor.predict(clip, frames=6, aggregation="max")
     assert len(result.frames) == 6 and result.aggregation == "max"
     assert result.options == {"frames": 6, "sample_fps": None, "aggregation": "max", "explain": False, "early_stop": False,
-                              "min_face_px": 50, "adaptive_tta": False}
+                              "min_face_px": 50, "adaptive_tta": False, "uncertain_margin": None}
     assert predictor.config.frames == ScoringConfig().frames  # the predictor's own config is untouched
     with pytest.raises(ValueError, match="cannot be set per request"):
         predictor.predict(clip, backend="onnx")
@@ -213,3 +213,27 @@ def test_temperature_is_applied_the_same_by_torch_and_onnx(tiny_checkpoint, tmp_
     assert np.allclose(warm_torch.classify(random_crops), expected, atol=1e-6)
     assert np.allclose(warm_onnx.classify(random_crops), expected, atol=1e-4)
     assert not np.allclose(predictor.classify(random_crops), expected, atol=1e-4)  # temperature 1 differs
+
+
+def test_the_uncertain_band_comes_from_the_checkpoint_and_a_request_or_the_server_switches_it_off(
+        predictor, tiny_checkpoint, shared_data, tmp_path):
+    """(A request's margin on a checkpoint without a band: tests/service/test_api.py.)"""
+    import dataclasses
+    import shutil
+
+    from unmask.model.checkpoint import read_info, update_metadata
+
+    banded = tmp_path / "banded"
+    shutil.copy(tiny_checkpoint, banded.with_suffix(".safetensors"))
+    shutil.copy(tiny_checkpoint.with_suffix(".json"), banded.with_suffix(".json"))
+    config = dataclasses.replace(read_info(banded).config, uncertain_band=(0.0, 1.0), uncertain_level=0.7)
+    update_metadata(banded, config.to_dict())
+    frame = shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
+    with_band = Predictor(banded, ScoringConfig(backend="torch"), detector=predictor.detector)
+    own = with_band.predict(frame)
+    assert own.uncertain_band == [0.0, 1.0] and own.confidence == "low" and own.verdict == "uncertain"
+    off = with_band.predict(frame, uncertain_margin=0)
+    assert off.uncertain_band is None and off.confidence == "high" and off.options["uncertain_margin"] == 0
+    assert (off.label, off.score) == (own.label, own.score)  # the band never moves the score or the label
+    served_off = Predictor(banded, ScoringConfig(backend="torch", uncertain_margin=0), detector=predictor.detector)
+    assert served_off.predict(frame).confidence == "high"  # the server's setting (UNMASK_UNCERTAIN_MARGIN=0)

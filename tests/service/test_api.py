@@ -167,10 +167,11 @@ def test_per_request_options_reach_the_record(client, shared_data):
     body = record(client.post("/v1/videos", files=[_upload(clip)], data={"frames": "4", "aggregation": "max"}))
     assert len(body["frames"]) == 4 and body["aggregation"] == "max"
     assert body["options"] == {"frames": 4, "sample_fps": None, "aggregation": "max", "explain": False, "early_stop": False,
-                               "min_face_px": 50, "adaptive_tta": False}
+                               "min_face_px": 50, "adaptive_tta": False, "uncertain_margin": None}
     image = record(client.post("/v1/images", files=[_upload(shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg")],
                                data={"frames": "4"}))
-    assert image["options"] == {"explain": False, "min_face_px": 50, "adaptive_tta": False}  # only what applies to an image
+    assert image["options"] == {"explain": False, "min_face_px": 50, "adaptive_tta": False,
+                                "uncertain_margin": None}  # only what applies to an image
 
 
 def test_bad_options_are_422_problems(client, shared_data):
@@ -178,6 +179,23 @@ def test_bad_options_are_422_problems(client, shared_data):
     assert "over the limit of 128" in problem(client.post("/v1/images", files=[_upload(frame)], data={"frames": "500"}), 422)["detail"]
     problem(client.post("/v1/images", files=[_upload(frame)], data={"aggregation": "median"}), 422)
     problem(client.post("/v1/images", files=[_upload(frame)], data={"frames": "0"}), 422)
+
+
+def test_a_request_widens_or_switches_off_the_uncertain_band(client, shared_data):
+    frame = shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg"
+
+    def record(**data):
+        r = client.post("/v1/images", files=[_upload(frame)], data=data)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        return body["results"][0] if "results" in body else body
+
+    plain, wide, off = record(), record(uncertain_margin="0.5"), record(uncertain_margin="0")
+    assert plain["uncertain_band"] is None and plain["confidence"] == "high"  # the tiny model has no band of its own
+    assert wide["uncertain_band"] == [0.0, 1.0] and wide["confidence"] == "low" and wide["options"]["uncertain_margin"] == 0.5
+    assert off["uncertain_band"] is None and off["confidence"] == "high"
+    assert plain["label"] == wide["label"] == off["label"] and plain["score"] == wide["score"]  # the band never moves them
+    problem(client.post("/v1/images", files=[_upload(frame)], data={"uncertain_margin": "0.6"}), 422)
 
 
 def test_a_job_keeps_its_options(client, shared_data):
@@ -197,8 +215,8 @@ def test_a_job_keeps_its_options(client, shared_data):
     # A dashboard reads each verdict from the listing, without a request per job.
     listed = next(j for j in client.get("/v1/jobs").json()["jobs"] if j["id"] == job["id"])
     assert listed["result"] is None
-    assert (listed["result_status"], listed["label"], listed["score"]) == (job["result"]["status"], job["result"]["label"],
-                                                                           job["result"]["score"])
+    assert (listed["result_status"], listed["label"], listed["confidence"], listed["score"]) == (
+        job["result"]["status"], job["result"]["label"], job["result"]["confidence"], job["result"]["score"])
     assert listed["result_status"] == "ok" and listed["label"] in ("fake", "real") and 0 <= listed["score"] <= 1
 
 

@@ -82,3 +82,39 @@ def test_threshold_for_a_target_false_positive_rate():
         t = threshold_for_fpr(reals, fpr)
         assert (reals >= t).mean() <= fpr
         assert (reals >= np.nextafter(reals[reals < t].max(), 0)).mean() > fpr  # the next lower real would break it
+
+
+def test_the_uncertain_band_by_hand():
+    """Threshold 0.5. Sorted by distance from it, the decisions (fake when >= 0.5) and their non-decreasing fit:
+
+    score   0.48 0.53 0.45 0.56 0.40 0.62 0.30 0.75 0.10 0.95 0.02
+    label   fake real real fake fake fake real fake real fake real
+    right   0    0    1    1    0    1    1    1    1    1    1
+    dist    .02  .03  .05  .06  .10  .12  .20  .25  .40  .45  .48
+    fit     0    0    2/3  2/3  2/3  1    1    1    1    1    1     (1, 1, 0 pooled: their mean, 2/3)
+
+    Under 0.7 the fit is last at 0.10: the band is [0.4, 0.6]; under 0.5 or 0.6 last at 0.03: [0.47, 0.53].
+    """
+    from unmask.training.calibration import fit_uncertain_band, uncertain_band_summary
+
+    scores = [0.48, 0.53, 0.45, 0.56, 0.40, 0.62, 0.30, 0.75, 0.10, 0.95, 0.02]
+    labels = [1, 0, 0, 1, 1, 1, 0, 1, 0, 1, 0]
+    assert fit_uncertain_band(labels, scores, 0.5) == pytest.approx((0.4, 0.6))  # the default level, 0.7
+    assert fit_uncertain_band(labels, scores, 0.5, 1.0) == pytest.approx((0.4, 0.6))
+    assert fit_uncertain_band(labels, scores, 0.5, 0.6) == pytest.approx((0.47, 0.53))
+    assert fit_uncertain_band(labels, scores, 0.5, 0.5) == pytest.approx((0.47, 0.53))
+    summary = uncertain_band_summary(labels, scores, 0.5, 0.7)
+    assert summary["band"] == pytest.approx([0.4, 0.6]) and summary["level"] == 0.7 and summary["n"] == 11
+    # inside: 0.48, 0.53, 0.45, 0.56, 0.40, of which 0.45 and 0.56 are right; outside every decision is
+    assert (summary["n_inside"], summary["accuracy_inside"], summary["accuracy_outside"]) == (5, pytest.approx(0.4), 1.0)
+    # right, wrong, right, right moving out: 1 and 0 pool to 1/2, so under 0.6 there is a band, under 0.5 none
+    assert fit_uncertain_band([1, 0, 1, 0], [0.51, 0.3, 0.45, 0.2], 0.5, 0.6) == pytest.approx((0.45, 0.55))
+    assert fit_uncertain_band([1, 0, 1, 0], [0.51, 0.3, 0.45, 0.2], 0.5, 0.5) is None
+    assert uncertain_band_summary([1, 0, 1, 0], [0.51, 0.3, 0.45, 0.2], 0.5, 0.5)["band"] is None
+    # samples at one distance share one value: 0.375 (wrong) and 0.625 (right) are 1/2 together, not 0 then 1
+    assert fit_uncertain_band([1, 1, 0], [0.375, 0.625, 0.0], 0.5, 0.5) is None
+    assert fit_uncertain_band([1, 1, 0], [0.375, 0.625, 0.0], 0.5, 0.6) == (0.375, 0.625)
+    # clipped to [0, 1] around a low threshold: 0.3 (real, called fake) is 0.2 away from 0.1: [-0.1, 0.3] -> [0, 0.3]
+    assert fit_uncertain_band([0, 1], [0.3, 0.95], 0.1, 0.5) == pytest.approx((0.0, 0.3))
+    with pytest.raises(ValueError, match="level"):
+        fit_uncertain_band(labels, scores, 0.5, 0.0)

@@ -201,6 +201,34 @@ def test_eval_command_on_manifest_calibrates_a_copy(manifest, tmp_path):
     assert stem.with_suffix(".json").read_text() == before  # the source is untouched without --in-place
 
 
+def test_eval_command_fits_the_uncertain_band_in_place_and_a_new_threshold_refits_it(manifest, tmp_path):
+    from unmask.cli.main import main
+    from unmask.model.architectures import create_model
+    from unmask.model.checkpoint import CheckpointInfo, read_info, save_checkpoint
+    from unmask.model.config import ModelConfig
+    from unmask.training.calibration import fit_uncertain_band
+
+    stem = tmp_path / "banded"
+    torch.manual_seed(1)  # not the weights of the session's tiny_checkpoint: the ONNX cache is keyed by their hash alone
+    save_checkpoint(stem, create_model("lite0"), CheckpointInfo("banded", "0", ModelConfig("lite0", 64),
+                                                                metrics={"calibration": {"method": "temperature"}}))
+    scores, report = tmp_path / "scores.csv", tmp_path / "report.json"
+    common = ["-q", "eval", str(stem), "--manifest", str(manifest), "--workers", "0", "--in-place", "--out", str(report)]
+    assert main([*common, "--calibrate", "uncertain", "--uncertain-level", "1", "--scores", str(scores)]) == 0
+    rows = list(csv.DictReader(scores.open()))
+    labels, probs = [int(r["label"]) for r in rows], [float(r["prob_fake"]) for r in rows]
+    expected = fit_uncertain_band(labels, probs, 0.5, 1.0)  # a random model: wrong often enough for a band at 100%
+    info = read_info(stem)
+    assert expected is not None and info.config.uncertain_band == pytest.approx(expected, abs=1e-5)
+    assert info.config.uncertain_level == 1.0 and info.metrics["uncertain_band"]["band"] == list(info.config.uncertain_band)
+    assert info.metrics["calibration"] == {"method": "temperature"}  # the temperature's record is kept
+    assert main([*common, "--calibrate", "youden"]) == 0  # a new threshold: the band is refitted around it, same level
+    info = read_info(stem)
+    threshold, band = info.config.threshold, info.config.uncertain_band
+    assert threshold == json.loads(report.read_text())["calibration"]["threshold"] and info.config.uncertain_level == 1.0
+    assert info.metrics["uncertain_band"]["threshold"] == threshold and (band is None or band[0] <= threshold <= band[1])
+
+
 def test_missing_extra_is_one_line_exit_2(manifest, tmp_path, monkeypatch, capsys):
     from unmask.cli.main import main
 

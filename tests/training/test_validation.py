@@ -193,6 +193,7 @@ def test_manifest_short_row_and_odd_split_are_one_line(crops, tmp_path, capsys):
     (["--device", "gpu"], "device must be auto, cpu, cuda"),
     (["--calibrate", "fpr", "--target-fpr", "2"], "--target-fpr must be in [0, 1)"),
     (["--calibrate", "fpr", "--target-fpr", "-1"], "--target-fpr must be in [0, 1)"),
+    (["--calibrate", "uncertain", "--uncertain-level", "0"], "--uncertain-level must be in (0, 1]"),
 ])
 def test_bad_eval_flags_are_one_line(flags, message, tmp_path, capsys):
     out = tmp_path / "report.json"
