@@ -100,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     _scoring_option_args(score)
     score.add_argument("--save", type=Path, default=None, metavar="DIR", help="write pictures per file here: annotated image, "
                        "for videos a contact sheet and the score timeline, heat maps with --explain (PNG)")
-    score.add_argument("--save-video", action="store_true", help="with --save: an annotated MP4 of each video too "
-                       "(boxes, scores, a timeline; reads and encodes every frame, seconds per clip)")
+    score.add_argument("--save-video", action=argparse.BooleanOptionalAction, default=None,
+                       help="with --save (on by default there): an annotated MP4 of each video too (boxes, scores, a timeline; "
+                       "reads and encodes every frame, a few CPU-seconds per clip); --no-save-video skips it")
     score.add_argument("--engine", choices=["local", "ray"], default="local", help="ray: a Ray Data job (local instance, or --ray-address)")
     score.add_argument("--actors", type=_at_least_one, default=2, help="with --engine ray: model copies scoring at once (default 2)")
     score.add_argument("--ray-address", default=None, help="with --engine ray: an existing cluster (auto, ray://host:10001)")
@@ -367,7 +368,7 @@ def cmd_score(args) -> int:
             counts[result.verdict or result.status] += 1
             writer.write(result)
             if args.save:
-                saved = _save_pictures(result, args.save, saved_stems, args.save_video)
+                saved = _save_pictures(result, args.save, saved_stems, args.save_video is not False)
                 failed += saved is None
                 videos += sum(p.suffix == ".mp4" for p in saved or [])
             bar.update(1)

@@ -193,7 +193,7 @@ class ScoringConfig:
     early_stop: bool = False  # score a first pass of early_stop_frames frames; stop there if the verdict is clear
     early_stop_frames: int = 8  # the first pass: this many of the sampled frames, evenly spread
     early_stop_margin: float = 0.15  # clear: every counted track's first-pass score at least this far from the threshold
-    min_face_px: int = 50  # MTCNN's smallest face in the file's pixels (never below detect_min_face in its copy); 0: off
+    min_face_px: int = 0  # MTCNN's smallest face in the file's pixels (never below detect_min_face in its copy); 0: off
     adaptive_tta: bool = False  # the checkpoint's other TTA views only for faces whose plain score is near the threshold
     adaptive_tta_band: float = 0.4  # near: the plain (identity) score within this of the threshold
     # Files scored in a band around the threshold get confidence "low" (MediaResult.confidence). None: the checkpoint's

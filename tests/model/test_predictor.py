@@ -177,7 +177,7 @@ def test_per_request_options_are_used_and_recorded(predictor, shared_data):
     result = predictor.predict(clip, frames=6, aggregation="max")
     assert len(result.frames) == 6 and result.aggregation == "max"
     assert result.options == {"frames": 6, "sample_fps": None, "aggregation": "max", "explain": False, "early_stop": False,
-                              "min_face_px": 50, "adaptive_tta": False, "uncertain_margin": None}
+                              "min_face_px": 0, "adaptive_tta": False, "uncertain_margin": None}
     assert predictor.config.frames == ScoringConfig().frames  # the predictor's own config is untouched
     with pytest.raises(ValueError, match="cannot be set per request"):
         predictor.predict(clip, backend="onnx")

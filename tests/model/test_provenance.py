@@ -1,6 +1,7 @@
 """Content Credentials (C2PA) read beside detection: files signed here under a test certificate chain."""
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -84,6 +85,13 @@ def test_a_manifest_kept_elsewhere_is_not_fetched(c2pa_signer, shared_data):
 def test_anything_else_never_raises(source):
     found = read_provenance(source)
     assert not found.present and found.detail
+
+
+def test_a_pipe_in_place_of_the_file_is_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "clip.mp4"
+    os.mkfifo(fifo)  # no writer: a plain open() would block for ever
+    found = read_provenance(fifo)
+    assert not found.present and "not a regular file" in found.detail
 
 
 def test_an_ai_parent_makes_a_later_crop_ai_generated_and_odd_fields_are_ignored():

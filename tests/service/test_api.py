@@ -167,10 +167,10 @@ def test_per_request_options_reach_the_record(client, shared_data):
     body = record(client.post("/v1/videos", files=[_upload(clip)], data={"frames": "4", "aggregation": "max"}))
     assert len(body["frames"]) == 4 and body["aggregation"] == "max"
     assert body["options"] == {"frames": 4, "sample_fps": None, "aggregation": "max", "explain": False, "early_stop": False,
-                               "min_face_px": 50, "adaptive_tta": False, "uncertain_margin": None}
+                               "min_face_px": 0, "adaptive_tta": False, "uncertain_margin": None}
     image = record(client.post("/v1/images", files=[_upload(shared_data / "frames" / "dfdc_real_lynaeydofd_fr0.jpg")],
                                data={"frames": "4"}))
-    assert image["options"] == {"explain": False, "min_face_px": 50, "adaptive_tta": False,
+    assert image["options"] == {"explain": False, "min_face_px": 0, "adaptive_tta": False,
                                 "uncertain_margin": None}  # only what applies to an image
 
 

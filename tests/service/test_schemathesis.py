@@ -38,7 +38,7 @@ ST = Path(sys.executable).with_name("st")
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 KEY = "schemathesis-key"
 EXCLUDED = "positive_data_acceptance"
-OPERATIONS = 13
+OPERATIONS = 15
 
 
 @pytest.fixture(scope="module")
