@@ -92,11 +92,15 @@ def make_backend(model: nn.Module, config: ModelConfig, device: str, backend: st
 
 
 def cached_onnx(model: nn.Module, weights: Path, input_size: int) -> Path:
-    """The model's ONNX export, made once per weights file (keyed by its hash) into the cache."""
+    """The model's ONNX export, made once per weights file and input size (keyed by the weights' hash) into the cache.
+
+    The size is in the key: the export fixes the input's height and width, and
+    two checkpoints may share weights but not their input size.
+    """
     from .paths import cache_dir
 
     digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:16]
-    path = cache_dir() / f"{Path(weights).stem}-{digest}.onnx"
+    path = cache_dir() / f"{Path(weights).stem}-{digest}-{input_size}px.onnx"
     if not path.is_file():
         log.info("exporting %s to ONNX at %s (once)", Path(weights).stem, path)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

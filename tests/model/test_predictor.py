@@ -237,3 +237,19 @@ def test_the_uncertain_band_comes_from_the_checkpoint_and_a_request_or_the_serve
     assert (off.label, off.score) == (own.label, own.score)  # the band never moves the score or the label
     served_off = Predictor(banded, ScoringConfig(backend="torch", uncertain_margin=0), detector=predictor.detector)
     assert served_off.predict(frame).confidence == "high"  # the server's setting (UNMASK_UNCERTAIN_MARGIN=0)
+
+
+def test_the_onnx_cache_keeps_one_export_per_input_size(tmp_path, monkeypatch):
+    import onnxruntime
+    import torch
+    from unmask.model.backends import cached_onnx
+
+    monkeypatch.setenv("UNMASK_CACHE_DIR", str(tmp_path / "cache"))
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 1, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    weights = tmp_path / "same.safetensors"
+    weights.write_bytes(b"the same weights for both sizes")
+    small, large = cached_onnx(model, weights, 32), cached_onnx(model, weights, 64)
+    assert small != large  # before: the 64 px checkpoint was handed the 32 px export
+    shapes = [onnxruntime.InferenceSession(str(p)).get_inputs()[0].shape[2:] for p in (small, large)]
+    assert shapes == [[32, 32], [64, 64]]
+    assert cached_onnx(model, weights, 32) == small  # and each is reused
