@@ -487,6 +487,7 @@ def _file_provenance(source: Source) -> Provenance | None:
         source = source.path
     return read_provenance(source) if isinstance(source, (str, Path, bytes)) else None
 
+
 def _first_pass_stride(total: int, config: ScoringConfig) -> int:
     """Early stopping's first pass is every stride-th sampled frame (0: no first pass, all frames in order)."""
     if not config.early_stop or total <= config.early_stop_frames:

@@ -219,8 +219,8 @@ class MediaResult:
     tracks: list[TrackResult] = field(default_factory=list)
     """one per person followed across frames"""
     options: Optional[dict[str, Any]] = None
-    """the per-request options used: frames, sample_fps, aggregation, explain, early_stop, min_face_px, adaptive_tta
-    (an image's: explain, min_face_px, adaptive_tta)"""
+    """the per-request options used: frames, sample_fps, aggregation, explain, early_stop, min_face_px, adaptive_tta,
+    uncertain_margin (an image's: explain, min_face_px, adaptive_tta, uncertain_margin)"""
     work: Optional[Work] = None
     """frames scored, why scoring stopped, faces and classifier views run; null for an error"""
     explanations: Optional[list[Explanation]] = None

@@ -111,7 +111,7 @@ def check_model_usable(request: Request) -> None:
     """
     failed = getattr(request.app.state, "load_error", None)
     if failed:
-        raise Problem(503, "Not ready", f"the model failed to load ({failed}); the server log says why", "model-failed")
+        raise Problem(503, "Not ready", f"the model failed to load ({failed}); the server log says why", "model_failed")
 
 
 def get_store(request: Request) -> JobStore:

@@ -11,12 +11,12 @@ PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 # (title, an example detail, problem type) per status
 PROBLEM_EXAMPLES = {
     400: ("Bad Request", "the multipart body ends before its closing boundary --x-- after 5000 bytes: it was cut short, or its "
-          "Content-Length is smaller than the body", "bad-request"),
+          "Content-Length is smaller than the body", "bad_request"),
     401: ("Unauthorized", "an API key is required (X-API-Key or Authorization: Bearer)", "unauthorized"),
-    403: ("Forbidden", "../etc/passwd: outside the allowed root", "path-outside-root"),
-    404: ("Not found", "no job 0c6f6a3e", "not-found"),
+    403: ("Forbidden", "../etc/passwd: outside the allowed root", "path_outside_root"),
+    404: ("Not found", "no job 0c6f6a3e", "not_found"),
     408: ("Request timeout", "no bytes of the request body arrived for 15 s (1024 received)", "request-timeout"),
-    409: ("Conflict", "job 0c6f6a3e has already ended (done)", "job-ended"),
+    409: ("Conflict", "job 0c6f6a3e has already ended (done)", "job_ended"),
     413: (
         "Limit exceeded",
         "big.jpg: upload is over the limit of 52428800 bytes; send larger files to POST /v1/jobs",

@@ -25,7 +25,7 @@ def resolve_under_root(given: str, root: Path | None) -> Path:
             404 (nothing there, or a name the file system refuses), 422 (empty, a NUL byte, too long).
     """
     if root is None:
-        raise Problem(403, "Forbidden", "server-side paths are disabled (set UNMASK_ALLOWED_ROOT)", "paths-disabled")
+        raise Problem(403, "Forbidden", "server-side paths are disabled (set UNMASK_ALLOWED_ROOT)", "paths_disabled")
     if not given or "\x00" in given:
         raise Problem(422, "Invalid request", "path is empty or holds a NUL byte", "invalid_request")
     if len(given) > MAX_PATH_CHARS:
@@ -34,14 +34,14 @@ def resolve_under_root(given: str, root: Path | None) -> Path:
     try:
         path = (base / given).resolve()  # an absolute `given` replaces base, then must still be under it
         if not path.is_relative_to(base):
-            raise Problem(403, "Forbidden", f"{shortened(given)}: outside the allowed root", "path-outside-root")
+            raise Problem(403, "Forbidden", f"{shortened(given)}: outside the allowed root", "path_outside_root")
         exists = path.exists()
     # A name too long for the file system, a symlink loop (RuntimeError from Python 3.11's resolve()) ...: nothing can be there.
     except (OSError, RuntimeError) as exc:
         raise Problem(404, "Not found", f"{shortened(given)}: no such file or folder (not a usable path: "
-                      f"{_why(exc)})", "not-found") from exc
+                      f"{_why(exc)})", "not_found") from exc
     if not exists:
-        raise Problem(404, "Not found", f"{shortened(given)}: no such file or folder under the allowed root", "not-found")
+        raise Problem(404, "Not found", f"{shortened(given)}: no such file or folder under the allowed root", "not_found")
     return path
 
 
@@ -59,7 +59,7 @@ def expand_media(path: Path, root: Path) -> list[Path]:
         real = file.resolve()
         if not real.is_relative_to(base):
             raise Problem(403, "Forbidden", f"{file.relative_to(path)} in {path.name or path}: a link to outside the allowed root",
-                          "path-outside-root")
+                          "path_outside_root")
         found.append(real)
     return found
 

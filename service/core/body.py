@@ -82,7 +82,7 @@ def guarded(receive: Receive, limit: tuple[int, str] | None, idle_s: float, min_
         if not message.get("more_body", False):
             ended = True
             if not closed:
-                raise Problem(400, "Bad Request", _unclosed(opening.decode("latin-1"), head == opening, seen), "bad-request")
+                raise Problem(400, "Bad Request", _unclosed(opening.decode("latin-1"), head == opening, seen), "bad_request")
         return message
 
     return wrapped

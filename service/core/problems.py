@@ -93,7 +93,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):  # not JSON at all: a malformed body, as for multipart
-            return Problem(400, "Bad Request", describe_errors(errors), "bad-request").response(request.url.path, request.app)
+            return Problem(400, "Bad Request", describe_errors(errors), "bad_request").response(request.url.path, request.app)
         return Problem(422, "Invalid request", describe_errors(errors), "invalid_request").response(request.url.path, request.app)
 
 

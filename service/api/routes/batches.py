@@ -117,7 +117,7 @@ def _record(job) -> dict | None:
 def _jobs(batch_id: str, store):
     jobs = store.list_batch(batch_id)
     if not jobs:
-        raise Problem(404, "Not found", f"no batch {batch_id}", "not-found")
+        raise Problem(404, "Not found", f"no batch {batch_id}", "not_found")
     return jobs
 
 

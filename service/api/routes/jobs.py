@@ -120,7 +120,7 @@ def cancel_job(job_id: str, store: StoreDep, request: Request):
     """Cancel: a queued job at once, a running one at its next frame; it stays readable, cancelled. 409 once it has ended."""
     job = _job(store, job_id)
     if job.state in FINAL:
-        raise Problem(409, "Conflict", f"job {job_id} has already ended ({job.state})", "job-ended")
+        raise Problem(409, "Conflict", f"job {job_id} has already ended ({job.state})", "job_ended")
     job = store.cancel(job_id)
     assert job is not None
     if request.app.state.callbacks is not None:
@@ -134,7 +134,7 @@ def delete_job(job_id: str, store: StoreDep) -> Response:
     webhook not yet sent; reading it is then 404. Cancel instead to keep its record."""
     job = store.delete(job_id)
     if job is None:
-        raise Problem(404, "Not found", f"no job {job_id[:64]}", "not-found")
+        raise Problem(404, "Not found", f"no job {job_id[:64]}", "not_found")
     if job.source == "upload" and job.path:
         Path(job.path).unlink(missing_ok=True)  # a worker scoring it keeps its open file until it stops
     return Response(status_code=204)
@@ -143,7 +143,7 @@ def delete_job(job_id: str, store: StoreDep) -> Response:
 def _job(store, job_id: str):
     job = store.get(job_id)
     if job is None:
-        raise Problem(404, "Not found", f"no job {job_id[:64]}", "not-found")
+        raise Problem(404, "Not found", f"no job {job_id[:64]}", "not_found")
     return job
 
 

@@ -29,5 +29,5 @@ def model_card(predictor: PredictorDep) -> Response:
     """The model card (Markdown): intended use, figures, limitations, licence, training. 404 when the checkpoint has none."""
     card = read_card(predictor.weights_path)
     if card is None:
-        raise Problem(404, "Not found", f"the model {predictor.model_ref.name} has no model card", "not-found")
+        raise Problem(404, "Not found", f"the model {predictor.model_ref.name} has no model card", "not_found")
     return Response(card, media_type=f"{CARD_TYPE}; charset=utf-8")
