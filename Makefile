@@ -29,7 +29,7 @@ serve: $(VENV)/.base
 # Two workers, a file each at a time (module fixtures stay shared), longest files first (tests/conftest.py):
 # the long tests wait on servers and subprocesses as much as they compute.
 test: $(VENV)/.dev
-	$(BIN)/python -m pytest -q -ra --durations=15 -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -ra --durations=15 -n 2 --dist loadfile --no-loadscope-reorder
 
 test-fast: $(VENV)/.dev
 	$(BIN)/python -m pytest -q -ra -m "not slow"

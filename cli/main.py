@@ -331,14 +331,14 @@ def iter_media(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 def cmd_score(args) -> int:
-    from ..model.pipeline import score_many
-    from ..model.predictor import Predictor
+    from ..model.checkpoint import resolve_checkpoint
     from .records import RecordWriter, already_scored, progress_bar
 
     config = scoring_config(args, **{name: getattr(args, name) for name in PER_REQUEST})
     files = list(iter_media(args.paths))  # check every path before loading the model
     if not files:
         raise UsageError("no media files found in the given paths")
+    resolve_checkpoint(args.model)  # an unknown model too, before torch is imported
     if args.save_video and args.save is None:
         raise UsageError("--save-video needs --save DIR (the folder to write the videos in)")
     if args.save is not None:  # pictures that cannot be written are a usage error, found before any scoring
@@ -356,7 +356,10 @@ def cmd_score(args) -> int:
         from .ray_engine import score_with_ray
 
         results = score_with_ray(todo, args.model, config, args.actors, address=args.ray_address)
-    else:
+    else:  # torch and the model only now: a bad path or flag stops in a second
+        from ..model.pipeline import score_many
+        from ..model.predictor import Predictor
+
         results = score_many(Predictor(args.model, config), todo)
     failed, counts, started = 0, Counter(), time.monotonic()
     saved_stems: set[str] = set()

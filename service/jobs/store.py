@@ -380,8 +380,10 @@ class JobStore:
         dead = sorted(h for h in holders if dead_on_this_host(h))
         if dead:
             with self._tx() as db:
-                db.execute(f"UPDATE jobs SET lease_until = 0 WHERE state = 'running' AND worker_id IN ({', '.join('?' * len(dead))})",
-                           dead)
+                # Their leases end now (a second ago, so the sweep below takes them even within the clock's resolution);
+                # not at 0, which would read as running 56 years past the lease until the sweep.
+                db.execute(f"UPDATE jobs SET lease_until = {self.NOW} - 1 WHERE state = 'running' "
+                           f"AND worker_id IN ({', '.join('?' * len(dead))})", dead)
         return self.expire_leases(max_attempts)
 
     # -- webhooks ------------------------------------------------------------------------
