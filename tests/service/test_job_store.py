@@ -38,6 +38,20 @@ def test_claim_in_order_and_recover_what_a_dead_process_of_this_host_left(store,
     assert store.get(b.id).state == "queued"
 
 
+def test_a_dead_holders_job_waiting_for_the_sweep_reads_as_just_expired(store, other, monkeypatch):
+    """While another process holds the sweep lock, recover's marked jobs wait for its next sweep: their lease
+    reads as ended a moment ago (an overdue figure a lease watch can use), not as 0 (56 years overdue)."""
+    job = store.add("path", "a.jpg", "a.jpg")
+    other.worker_id = f"{HOST}:{DEAD_PID}:cafe"
+    assert other.claim_next().id == job.id
+    monkeypatch.setattr(store, "expire_leases", lambda max_attempts: (0, 0))  # the sweep lock is someone else's
+    store.recover(max_attempts=2)
+    marked = store.get(job.id)
+    assert marked.state == "running" and 0 < time.time() - marked.lease_until < 60
+    monkeypatch.undo()
+    assert store.expire_leases(max_attempts=2) == (1, 0)  # the next sweep takes it
+
+
 def test_a_live_process_keeps_its_job_when_another_starts(store, other):
     job = store.add("path", "a.jpg", "a.jpg")
     assert other.claim_next().id == job.id
