@@ -26,7 +26,7 @@ import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence, Union
+from typing import BinaryIO, Callable, Iterable, Iterator, Sequence, Union
 
 import av
 import cv2
@@ -104,12 +104,24 @@ def _iso_media(head: bytes) -> tuple[MediaKind, str]:
     return "video", "mov" if head[8:10] == b"qt" else "mp4"
 
 
+def open_regular(path: str | Path) -> BinaryIO:
+    """``path`` opened for reading in binary; a pipe, device or socket raises UnsupportedMediaError without waiting.
+
+    Opened without blocking and checked on the open handle, so a pipe swapped
+    in for the file after a check is refused too (a plain ``open`` of a FIFO
+    with no writer waits for ever). Non-blocking changes nothing for a
+    regular file's reads.
+    """
+    fh = open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb")
+    if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+        fh.close()
+        raise UnsupportedMediaError("not a regular file (a pipe, device or socket)")
+    return fh
+
+
 def sniff_file(path: str | Path) -> tuple[MediaKind, str]:
     """(kind, format) from a file's first bytes; a pipe, device or socket is refused without waiting on it."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # opening a FIFO with no writer would block
-    with open(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UnsupportedMediaError("not a regular file (a pipe, device or socket)")
+    with open_regular(path) as fh:
         return sniff(fh.read(SNIFF_BYTES))
 
 

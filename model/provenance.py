@@ -15,18 +15,18 @@ C2PA trust list, downloaded by the operator).
 
 from __future__ import annotations
 
-import errno
 import functools
 import io
 import json
 import logging
 import os
-import stat
 from pathlib import Path
 from typing import Any, Iterator, Literal, Optional
 
 import c2pa
 
+from .errors import MediaError
+from .media import open_regular
 from .results import Provenance
 
 log = logging.getLogger(__name__)
@@ -42,14 +42,15 @@ NOT_PRESENT = "no Content Credentials in the file"
 def read_provenance(source: str | Path | bytes) -> Provenance:
     """The Content Credentials of the file at ``source`` (a path, or the file's bytes); never raises."""
     try:
-        with io.BytesIO(source) if isinstance(source, bytes) else _open_regular(source) as stream:
+        with io.BytesIO(source) if isinstance(source, bytes) else open_regular(source) as stream:
             reader = c2pa.Reader.try_create(None, stream, None, _context(os.environ.get(TRUST_ANCHORS_ENV), os.getpid()))
             if reader is None:
                 return Provenance(present=False, detail=NOT_PRESENT)
             with reader:
                 store = json.loads(reader.json())
-    except OSError as exc:
-        return Provenance(present=False, detail=f"the file could not be read for Content Credentials: {exc.strerror or exc}")
+    except (OSError, MediaError) as exc:  # MediaError: not a regular file (open_regular)
+        reason = getattr(exc, "strerror", None) or exc
+        return Provenance(present=False, detail=f"the file could not be read for Content Credentials: {reason}")
     except c2pa.C2paError.NotSupported:
         return Provenance(present=False, detail="this file type carries no Content Credentials")
     except (c2pa.C2paError, ValueError) as exc:  # ValueError: JSON or text the bindings could not decode
@@ -59,20 +60,6 @@ def read_provenance(source: str | Path | bytes) -> Provenance:
                                                     f"fetched ({message.partition(': ')[2]})")
         return Provenance(present=True, validation_state="malformed", detail=f"the manifest could not be read: {message}")
     return from_store(_dict(store))
-
-
-def _open_regular(path: str | Path):
-    """``path`` opened for reading if it is a regular file; OSError otherwise.
-
-    Opened without blocking and checked on the open handle: a pipe swapped in
-    for the file (a plain ``open`` waits for its writer for ever) is refused.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise OSError(errno.EINVAL, "not a regular file")
-    os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
 
 
 def from_store(store: dict[str, Any]) -> Provenance:
