@@ -38,7 +38,7 @@ from shared_data import shared_data
 from torch import nn
 from unmask.model.backends import OnnxBackend, export_onnx
 from unmask.model.checkpoint import load_checkpoint, resolve_checkpoint
-from unmask.model.tta import tta_probability
+from unmask.model.tta import apply_tta, tta_probability
 from unmask.training.datasets import dfdc_records
 from unmask.training.evaluate import aligned_crops
 from unmask.training.metrics import roc_auc
@@ -134,8 +134,7 @@ def main() -> None:
         views = 0
         for k in range(0, len(val), args.batch):
             x = normalised(np.stack([val_crops[r.path] for r in val[k:k + args.batch]]), mean, std)
-            batch = np.concatenate([{"identity": x, "hflip": x[..., ::-1]}[t] for t in config.tta])
-            batch = np.ascontiguousarray(batch)
+            batch = np.concatenate([apply_tta(t, x) for t in config.tta])  # every view in one call, as served
             views += len(batch)
             for name, backend in (("fp32", served), ("int8", int8)):
                 start = time.perf_counter()
