@@ -97,10 +97,33 @@ return {
 """
 
 
+# Each strip thumbnail's pixel spread (0: still blank).
+THUMBS = """
+return [...document.querySelectorAll('#strip canvas')].map((c) => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let sum = 0, sq = 0, n = 0;
+  for (let i = 0; i < d.length; i += 4 * 97) { sum += d[i]; sq += d[i] * d[i]; n++; }
+  return Math.sqrt(sq / n - (sum / n) ** 2);
+});
+"""
+
+
+def _thumbs_drawn(browser, which) -> list[float]:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 60, poll_frequency=0.2).until(lambda d: d.execute_script(THUMBS)[which] > 10)
+    return browser.execute_script(THUMBS)
+
+
 def test_clip_verdict_boxes_timeline_and_heat_maps(browser, server, shared_data, tmp_path):
     _open(browser, server)
     assert _upload_and_wait(browser, shared_data / CLIP) == "done"
     drawn = browser.execute_script(DRAWN)
+    # The strip draws a thumbnail when it scrolls into view (each is a seek in the clip): the first ones at once,
+    # the last only once the strip is scrolled to it.
+    assert _thumbs_drawn(browser, 0)[-1] == 0
+    browser.execute_script("document.getElementById('strip').scrollLeft = 1e6")
+    assert _thumbs_drawn(browser, -1)[0] > 10
     screenshot(browser, tmp_path / "page-desktop.png", 1280)
     screenshot(browser, tmp_path / "page-phone.png", 390)
     print(f"screenshots: {tmp_path}")

@@ -20,7 +20,7 @@ const TRACK_COLORS = ["#1f77b4", "#ff7f0e", "#9467bd", "#17becf", "#8c564b", "#e
 /* jobs: this tab's entries, newest first; shown: the entry in the result view; view: bumped when it changes,
  * so drawing still under way for an earlier view stops. */
 const page = { jobs: [], shown: null, view: 0, drawn: null, url: null, result: null, source: null, fps: null,
-  queue: Promise.resolve(), current: -1, polling: false, model: null };
+  queue: Promise.resolve(), current: -1, polling: false, model: null, stripObserver: null };
 
 /* -- colours, the same as the CLI's pictures (cli/evidence.py) ---------------------------- */
 
@@ -303,6 +303,7 @@ function clearView() {
   if (page.url) URL.revokeObjectURL(page.url);
   Object.assign(page, { url: null, result: null, source: null, fps: null, queue: Promise.resolve(), current: -1, drawn: null });
   page.view += 1;
+  if (page.stripObserver) page.stripObserver.disconnect();
   $("message").hidden = true;
   $("result").hidden = true;
   $("work").hidden = true;
@@ -453,7 +454,7 @@ async function render(result, file, view) {
     return;
   }
   await showFrame(verdictFrame(result));
-  if (result.media === "video") await renderStrip(result);
+  if (result.media === "video") renderStrip(result);
   await renderHeatmaps(result);
 }
 
@@ -677,30 +678,47 @@ async function showFrame(pos) {
   for (const button of $("strip").children) button.classList.toggle("current", Number(button.dataset.pos) === pos);
 }
 
-async function renderStrip(result) {
-  const strip = $("strip");
-  const drawn = result.frames.map((frame, pos) => {
+/**
+ * The strip of sampled frames, a button each. A thumbnail is drawn when it scrolls into view: each one is a seek,
+ * and a browser decodes a seek from the keyframe before it, so drawing all 32 of a 1080p clip up front cost the
+ * tab tens of CPU-seconds and queued every click on a frame behind them.
+ */
+function renderStrip(result) {
+  const strip = $("strip"), view = page.view;
+  if (page.stripObserver) page.stripObserver.disconnect(); // the last result's thumbnails are never drawn now
+  const observer = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      if (!entry.isIntersecting) continue;
+      observer.unobserve(entry.target);
+      const pos = Number(entry.target.dataset.pos), canvas = entry.target.querySelector("canvas");
+      withPixels(result.frames[pos], (source, width, height) => {
+        if (view !== page.view) return; // another job was chosen meanwhile
+        const scale = 240 / Math.max(width, height);
+        canvas.width = Math.round(width * scale);
+        canvas.height = Math.round(height * scale);
+        const ctx = canvas.getContext("2d");
+        ctx.drawImage(source, 0, 0, canvas.width, canvas.height);
+        drawFaces(ctx, result.frames[pos], scale, false);
+      });
+    }
+  }, { root: strip, rootMargin: "0px 240px" }); // and the next one or two past either edge, to scroll onto
+  page.stripObserver = observer;
+  result.frames.forEach((frame, pos) => {
     const button = document.createElement("button");
     button.type = "button";
     button.dataset.pos = pos;
     button.title = `Show frame ${frame.index}`;
     button.classList.toggle("current", pos === page.current);
     const canvas = document.createElement("canvas");
+    canvas.width = 240; // a blank 16:9 thumbnail until drawn, so the strip does not jump
+    canvas.height = 135;
     const caption = document.createElement("span");
     caption.textContent = `${frame.time.toFixed(2)} s · ${frame.score === null ? "no face" : frame.score.toFixed(2)}`;
     button.append(canvas, caption);
     button.addEventListener("click", () => showFrame(pos));
     strip.append(button);
-    return withPixels(frame, (source, width, height) => {
-      const scale = 240 / Math.max(width, height);
-      canvas.width = Math.round(width * scale);
-      canvas.height = Math.round(height * scale);
-      const ctx = canvas.getContext("2d");
-      ctx.drawImage(source, 0, 0, canvas.width, canvas.height);
-      drawFaces(ctx, frame, scale, false);
-    });
+    observer.observe(button);
   });
-  await Promise.all(drawn);
 }
 
 /** Click, Enter or Space runs ``action``, and Tab reaches the element: the same for mouse, touch and keyboard. */
