@@ -175,13 +175,17 @@ def to_chw(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
 
 
-def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
-    """uint8 (or [0, 1] float) N x 3 x H x W -> float32 normalised by the model's mean/std."""
+def normalize(x: torch.Tensor, mean, std, out: torch.Tensor | None = None) -> torch.Tensor:
+    """uint8 (or [0, 1] float) N x 3 x H x W -> float32 normalised by the model's mean/std; written into ``out``
+    when given (a buffer reused batch after batch), else into a new tensor. Either way the same values."""
+    if out is None:
+        out = torch.empty_like(x, dtype=torch.float32 if x.dtype == torch.uint8 else x.dtype)
+    out.copy_(x)
     if x.dtype == torch.uint8:
-        x = x.float().div_(255.0)
-    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x - m) / s
+        out.div_(255.0)
+    m = torch.tensor(mean, dtype=out.dtype, device=out.device).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=out.dtype, device=out.device).view(1, 3, 1, 1)
+    return out.sub_(m).div_(s)
 
 
 class BatchAugment:
