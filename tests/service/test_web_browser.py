@@ -59,8 +59,18 @@ def _upload_and_wait(browser, *paths: Path) -> str:
     return upload_and_wait(browser, *paths, timeout=TIMEOUT_S)
 
 
+# A canvas's pixel spread: 0 while blank; the tests read over 10 as drawn.
+SPREAD = """
+const spread = (c) => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let sum = 0, sq = 0, n = 0;
+  for (let i = 0; i < d.length; i += 4 * 97) { sum += d[i]; sq += d[i] * d[i]; n++; }
+  return Math.sqrt(sq / n - (sum / n) ** 2);
+};
+"""
+
 # What the page drew, read back from its canvases and SVG (pixels, not the page's own claims).
-DRAWN = """
+DRAWN = SPREAD + """
 const page = window.unmask.page, result = page.result;
 const canvas = document.getElementById('frame'), ctx = canvas.getContext('2d');
 const frame = result.frames[page.current];
@@ -70,12 +80,6 @@ const boxes = frame.faces.map((face) => {
   const want = window.unmask.colorFor(face.score);
   return Math.max(...want.map((c, i) => Math.abs(c - pixel[i])));
 });
-const spread = (c) => {
-  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  let sum = 0, sq = 0, n = 0;
-  for (let i = 0; i < d.length; i += 4 * 97) { sum += d[i]; sq += d[i] * d[i]; n++; }
-  return Math.sqrt(sq / n - (sum / n) ** 2);
-};
 const heat = [...document.querySelectorAll('#heatmaps figure')].map((fig) => {
   const [plain, overlay] = fig.querySelectorAll('canvas');
   const a = plain.getContext('2d').getImageData(0, 0, plain.width, plain.height).data;
@@ -98,14 +102,7 @@ return {
 
 
 # Each strip thumbnail's pixel spread (0: still blank).
-THUMBS = """
-return [...document.querySelectorAll('#strip canvas')].map((c) => {
-  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  let sum = 0, sq = 0, n = 0;
-  for (let i = 0; i < d.length; i += 4 * 97) { sum += d[i]; sq += d[i] * d[i]; n++; }
-  return Math.sqrt(sq / n - (sum / n) ** 2);
-});
-"""
+THUMBS = SPREAD + "return [...document.querySelectorAll('#strip canvas')].map(spread);"
 
 
 def _thumbs_drawn(browser, which) -> list[float]:
